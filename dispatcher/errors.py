@@ -1,0 +1,59 @@
+"""The dispatcher's exception tree; every error it raises on purpose derives from `DispatcherError`.
+
+    DispatcherError
+    ├── ConfigurationError          settings that cannot work together
+    ├── InputError                  a submission, spec file or contact row that is not valid
+    │   ├── SpecError               the campaign spec (names the field)
+    │   └── ContactsError           the contact file as a whole (unreadable, no phone column)
+    ├── StateError                  Redis is unreachable or holds something unexpected
+    │   ├── CampaignNotFound
+    │   └── TransitionRefused       a lifecycle change that the campaign's status does not allow
+    └── EffebotError                the provider; its subtree lives in `dispatcher.effebot.errors`
+
+Caller misuse of a Python API (wrong types, impossible arguments) stays `ValueError`/`TypeError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CampaignNotFound",
+    "ConfigurationError",
+    "ContactsError",
+    "DispatcherError",
+    "InputError",
+    "SpecError",
+    "StateError",
+    "TransitionRefused",
+]
+
+
+class DispatcherError(Exception):
+    """Root of every error the dispatcher raises on purpose."""
+
+
+class ConfigurationError(DispatcherError):
+    """Settings that cannot work together (e.g. a real provider URL without an API key)."""
+
+
+class InputError(DispatcherError):
+    """Input from outside (a spec, a contact file, a flag) that is not valid."""
+
+
+class SpecError(InputError):
+    """The campaign spec is not valid; the message names the field."""
+
+
+class ContactsError(InputError):
+    """The contact source as a whole cannot be read (rows are rejected one by one instead)."""
+
+
+class StateError(DispatcherError):
+    """Redis could not be reached or holds something the dispatcher did not write."""
+
+
+class CampaignNotFound(StateError):
+    """No campaign with that id."""
+
+
+class TransitionRefused(StateError):
+    """The campaign's current status does not allow the requested change."""

@@ -1,0 +1,90 @@
+"""The one settings object, read from `DISPATCHER_*` environment variables and an optional `.env`.
+
+Entry points (the CLI, the broker set-up, the HTTP app factory) build `Settings()` once and pass it
+down; nothing below them reads the environment. Tests build `Settings(...)` with explicit values.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+#: The key the sandbox accepts unless told otherwise; the demo uses it.
+SANDBOX_API_KEY = "sandbox-key"
+
+
+class Settings(BaseSettings):
+    """Everything a dispatcher process can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DISPATCHER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- provider -------------------------------------------------------------------------------
+    effebot_base_url: str = Field(
+        "https://in.effebot.com",
+        description="Base URL of the effebot API (or of a sandbox).",
+    )
+    effebot_api_key: SecretStr | None = Field(
+        None, description="The account's API key. Never logged, never sent through the queue."
+    )
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(30.0, gt=0)
+    write_timeout_s: float = Field(10.0, gt=0)
+    pool_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(20, ge=1)
+    get_chunk_size: int = Field(
+        50, ge=1, le=500, description="Api call ids per apiCalls/get request (they go in the URL)."
+    )
+    # The reference documents the template endpoints' parameters but not their paths: these are
+    # our best guess, unconfirmed, and configurable for that reason.
+    template_list_path: str = Field("apiCalls/getTemplates")
+    template_create_path: str = Field("apiCalls/createFromTemplate")
+
+    # --- redis / queue --------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        None, description="Redis to use; unset means start an embedded redis-server (demo only)."
+    )
+    key_prefix: str = Field("dispatcher", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    queue_name: str = Field("dispatcher", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+
+    # --- pacing and safety ----------------------------------------------------------------------
+    provider_rate_per_s: float = Field(
+        10.0, gt=0, description="Requests per second to the provider, shared by every process."
+    )
+    max_pacing_wait_s: float = Field(
+        5.0, ge=0, description="Longer waits re-enqueue the message with a delay instead."
+    )
+    redial_unknown: bool = Field(
+        False,
+        description=(
+            "Opt in to dialling again contacts whose create request may or may not have reached "
+            "the provider. Off by default: a person may be called twice."
+        ),
+    )
+    default_region: str = Field(
+        "US", min_length=2, max_length=2, description="Region for numbers without a country code."
+    )
+
+    # --- polling --------------------------------------------------------------------------------
+    poll_first_delay_s: float = Field(5.0, ge=0)
+    poll_max_interval_s: float = Field(300.0, gt=0)
+    poll_lease_s: float = Field(60.0, gt=0)
+
+    # --- logs -----------------------------------------------------------------------------------
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log redaction processor."""
+        values = []
+        if self.effebot_api_key is not None:
+            values.append(self.effebot_api_key.get_secret_value())
+        return [value for value in values if value]
