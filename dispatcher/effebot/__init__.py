@@ -1,0 +1,89 @@
+"""The effebot voice-robot API: typed requests, tolerant responses, one error tree, one client.
+
+from dispatcher.effebot import CallOptions, EffebotClient, make_http_client
+
+with make_http_client(settings) as http:
+    client = EffebotClient.from_settings(settings, http)
+    answer = client.create(options.to_request(["15550000001", "15550000002"]))
+"""
+
+from __future__ import annotations
+
+from dispatcher.effebot.client import MAX_RESPONSE_BYTES, EffebotClient
+from dispatcher.effebot.errors import (
+    AmbiguousError,
+    AuthenticationRejected,
+    ConnectionDropped,
+    EffebotError,
+    InsufficientBalance,
+    MalformedResponse,
+    ProviderServerError,
+    ProviderUnreachable,
+    RateLimited,
+    RejectedError,
+    ResponseTimeout,
+    RetrySafeError,
+    ValidationRejected,
+)
+from dispatcher.effebot.requests import (
+    CallOptions,
+    CreateCallRequest,
+    CreateFromTemplateRequest,
+    Ivr,
+    Record,
+    ReplanItem,
+    TemplateCallOptions,
+)
+from dispatcher.effebot.responses import (
+    Acknowledgement,
+    CallDetails,
+    CreateCallResponse,
+    Language,
+    Phone,
+    PhoneCall,
+    RecordInfo,
+    RemovedRecord,
+    RemoveResult,
+    Template,
+    UpdateResult,
+    UserInfo,
+)
+from dispatcher.effebot.transport import make_http_client
+
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "Acknowledgement",
+    "AmbiguousError",
+    "AuthenticationRejected",
+    "CallDetails",
+    "CallOptions",
+    "ConnectionDropped",
+    "CreateCallRequest",
+    "CreateCallResponse",
+    "CreateFromTemplateRequest",
+    "EffebotClient",
+    "EffebotError",
+    "InsufficientBalance",
+    "Ivr",
+    "Language",
+    "MalformedResponse",
+    "Phone",
+    "PhoneCall",
+    "ProviderServerError",
+    "ProviderUnreachable",
+    "RateLimited",
+    "Record",
+    "RecordInfo",
+    "RejectedError",
+    "RemoveResult",
+    "RemovedRecord",
+    "ReplanItem",
+    "ResponseTimeout",
+    "RetrySafeError",
+    "Template",
+    "TemplateCallOptions",
+    "UpdateResult",
+    "UserInfo",
+    "ValidationRejected",
+    "make_http_client",
+]

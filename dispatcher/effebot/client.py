@@ -1,0 +1,476 @@
+"""`EffebotClient`: one typed method per endpoint of the reference, over a shared httpx client.
+
+This is the only module that catches httpx exceptions; each becomes one of the errors of
+`dispatcher.effebot.errors` (chained with `raise ... from`), classified by whether the request may
+have taken effect. Every request writes exactly one `effebot.request` log line. The API key goes
+only into the JSON body (or the multipart form) and is scrubbed from anything the provider echoes
+back; it is never in a URL, a log line, an error message or a repr.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from dispatcher.effebot.answers import envelope_refusal, error_for_status, parse_json_body
+from dispatcher.effebot.errors import (
+    ConnectionDropped,
+    EffebotError,
+    MalformedResponse,
+    ProviderUnreachable,
+    ResponseTimeout,
+    ValidationRejected,
+)
+from dispatcher.effebot.requests import (
+    PHONE_PATTERN,
+    CreateCallRequest,
+    CreateFromTemplateRequest,
+    ReplanItem,
+)
+from dispatcher.effebot.responses import (
+    Acknowledgement,
+    CallDetails,
+    CreateCallResponse,
+    Language,
+    Phone,
+    ProviderModel,
+    RecordInfo,
+    RemovedRecord,
+    RemoveResult,
+    Template,
+    UpdateResult,
+    UserInfo,
+    parse_list,
+    parse_object,
+)
+from dispatcher.errors import ConfigurationError
+from dispatcher.logs import get_logger
+from dispatcher.settings import Settings
+
+__all__ = ["MAX_RESPONSE_BYTES", "EffebotClient"]
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=ProviderModel)
+
+#: Answers bigger than this are not read to the end: no endpoint has a reason to send 10 MB.
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
+_REDACTED = "***"
+_PHONE_RE = re.compile(PHONE_PATTERN)
+
+
+@dataclass
+class _Exchange:
+    """One provider request to make: where, what, and what to log about it."""
+
+    path: str
+    json: dict[str, Any] | None = None
+    form: dict[str, str] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None
+    params: list[tuple[str, int]] | None = None
+    phone_count: int | None = None
+    log_fields: dict[str, Any] = field(default_factory=dict)
+    success_level: str = "info"
+
+
+class EffebotClient:
+    """Typed access to the effebot API; borrows the process's httpx client, never makes its own."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        base_url: str,
+        api_key: str | SecretStr,
+        get_chunk_size: int = 50,
+        template_list_path: str = "apiCalls/getTemplates",
+        template_create_path: str = "apiCalls/createFromTemplate",
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
+        if get_chunk_size < 1:
+            raise ValueError("get_chunk_size must be at least 1")
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        if not self._api_key.get_secret_value():
+            raise ValueError("api_key must not be empty")
+        self._get_chunk_size = get_chunk_size
+        self._template_list_path = template_list_path.strip("/")
+        self._template_create_path = template_create_path.strip("/")
+        self._max_response_bytes = max_response_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings, http: httpx.Client) -> EffebotClient:
+        """A client configured from the settings, using the given shared httpx client."""
+        if settings.effebot_api_key is None:
+            raise ConfigurationError("effebot_api_key is not set (DISPATCHER_EFFEBOT_API_KEY)")
+        return cls(
+            http,
+            base_url=settings.effebot_base_url,
+            api_key=settings.effebot_api_key,
+            get_chunk_size=settings.get_chunk_size,
+            template_list_path=settings.template_list_path,
+            template_create_path=settings.template_create_path,
+        )
+
+    def __repr__(self) -> str:
+        return f"EffebotClient(base_url={self._base_url!r})"
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def create(self, request: CreateCallRequest) -> CreateCallResponse:
+        """`apiCalls/create`: place the calls of one request; returns its api call id."""
+        request = CreateCallRequest.model_validate(request.model_dump())
+        return self._create("apiCalls/create", request.to_wire(), request.phone_count)
+
+    def create_from_template(self, request: CreateFromTemplateRequest) -> CreateCallResponse:
+        """Create calls from a stored template (path from `template_create_path`)."""
+        request = CreateFromTemplateRequest.model_validate(request.model_dump())
+        return self._create(self._template_create_path, request.to_wire(), request.phone_count)
+
+    def _create(self, path: str, body: dict[str, Any], phone_count: int) -> CreateCallResponse:
+        def parse(payload: Any) -> CreateCallResponse:
+            answer = parse_object(CreateCallResponse, payload)
+            if answer.id is None:
+                raise ValueError("the answer has no usable api call id")
+            return answer
+
+        return self._request(
+            _Exchange(
+                path=path,
+                json=body,
+                phone_count=phone_count,
+                log_fields={"phone_count": phone_count},
+            ),
+            parse,
+            lambda answer: {"api_call_id": answer.id},
+        )
+
+    def get_calls(self, ids: Sequence[int]) -> list[CallDetails]:
+        """`apiCalls/get`: details of these api calls, in chunks of `get_chunk_size` ids.
+
+        Unknown ids are simply absent from the result. A failing chunk raises (the results of
+        earlier chunks are dropped): reading is safe to repeat.
+        """
+        wanted = _ids(ids, "ids", allow_empty=True)
+        details: list[CallDetails] = []
+        for start in range(0, len(wanted), self._get_chunk_size):
+            chunk = wanted[start : start + self._get_chunk_size]
+            found: list[CallDetails] = self._request(
+                _Exchange(
+                    path="apiCalls/get",
+                    json={},
+                    params=[("apiCallIdList[]", call_id) for call_id in chunk],
+                    log_fields={"api_call_ids": chunk},
+                    success_level="debug",
+                ),
+                _parse_details,
+                lambda items: {"found": len(items)},
+            )
+            details.extend(found)
+        return details
+
+    def replan(self, items: Sequence[ReplanItem]) -> UpdateResult:
+        """`apiCalls/update`: move planned calls to new times; returns the ids that moved."""
+        if not items:
+            raise ValueError("items: give at least one ReplanItem")
+        call_list = [ReplanItem.model_validate(item.model_dump()).to_wire() for item in items]
+        return self._request(
+            _Exchange(
+                path="apiCalls/update",
+                json={"callList": call_list},
+                log_fields={"api_call_ids": [item.id for item in items]},
+            ),
+            lambda payload: _parse_envelope(UpdateResult, payload),
+            lambda result: {"updated": len(result.call_id_list)},
+        )
+
+    def remove(self, call_id: int) -> RemoveResult:
+        """`apiCalls/remove` with one `id`; the provider's answer does not list what it removed."""
+        (checked,) = _ids([call_id], "call_id")
+        return self._request(
+            _Exchange(
+                path="apiCalls/remove", json={"id": checked}, log_fields={"api_call_ids": [checked]}
+            ),
+            lambda payload: _parse_envelope(RemoveResult, payload),
+        )
+
+    def remove_many(self, ids: Sequence[int]) -> RemoveResult:
+        """`apiCalls/remove` with `idList`; returns the ids actually removed (not-started calls)."""
+        checked = _ids(ids, "ids")
+        return self._request(
+            _Exchange(
+                path="apiCalls/remove",
+                json={"idList": checked},
+                log_fields={"api_call_ids": checked},
+            ),
+            lambda payload: _parse_envelope(RemoveResult, payload),
+            lambda result: {"removed": len(result.call_id_list)},
+        )
+
+    # --- records ---------------------------------------------------------------------------------
+
+    def create_text_record(self, name: str, text: str) -> RecordInfo:
+        """`apiCalls/createRecord` with source=text: synthesise and store an audio."""
+        if not name or not text:
+            raise ValueError("name and text must not be empty")
+        return self._request(
+            _Exchange(
+                path="apiCalls/createRecord",
+                json={"name": name, "source": "text", "text": text},
+                log_fields={"source": "text"},
+            ),
+            _record_info,
+            lambda record: {"record_id": record.id},
+        )
+
+    def create_file_record(self, name: str, content: bytes, filename: str) -> RecordInfo:
+        """`apiCalls/createRecord` with source=file: upload an audio file (multipart)."""
+        if not name or not filename or not content:
+            raise ValueError("name, filename and content must not be empty")
+        return self._request(
+            _Exchange(
+                path="apiCalls/createRecord",
+                form={"name": name, "source": "file"},
+                files={"file": (filename, content, "application/octet-stream")},
+                log_fields={"source": "file", "size_bytes": len(content)},
+            ),
+            _record_info,
+            lambda record: {"record_id": record.id},
+        )
+
+    def remove_records(self, ids: Sequence[int]) -> list[RemovedRecord]:
+        """`apiCalls/removeRecord`: delete stored audios; returns what the provider removed."""
+        checked = _ids(ids, "ids")
+        return self._request(
+            _Exchange(
+                path="apiCalls/removeRecord",
+                json={"idList": checked},
+                log_fields={"record_ids": checked},
+            ),
+            lambda payload: parse_list(RemovedRecord, payload),
+        )
+
+    # --- account ---------------------------------------------------------------------------------
+
+    def user_info(self) -> UserInfo:
+        """`apiCalls/userInfo`: the account id and balance."""
+        return self._request(
+            _Exchange(path="apiCalls/userInfo", json={}, success_level="debug"),
+            lambda payload: parse_object(UserInfo, payload),
+        )
+
+    # `all` shadows the builtin on purpose: it is the provider's parameter name.
+    def get_phones(self, all: bool = False) -> list[Phone]:
+        """`apiCalls/getPhones`: the account's caller numbers (`all` as the reference has it)."""
+        return self._request(
+            _Exchange(path="apiCalls/getPhones", json={"all": bool(all)}, success_level="debug"),
+            lambda payload: parse_list(Phone, payload),
+        )
+
+    def get_available_languages(self) -> list[Language]:
+        """`apiCalls/getAvailableLanguages`: the `lang` codes a call may use."""
+        return self._request(
+            _Exchange(path="apiCalls/getAvailableLanguages", json={}, success_level="debug"),
+            lambda payload: parse_list(Language, payload),
+        )
+
+    def confirm_phone(self, phone: str, pin: str | int) -> Acknowledgement:
+        """`apiVerificationPhones/confirmPhone`: confirm a caller number with the 4-digit pin."""
+        if not _PHONE_RE.match(phone):
+            raise ValueError("phone: 1 to 11 digits")
+        pin_text = f"{pin:04d}" if isinstance(pin, int) and not isinstance(pin, bool) else pin
+        if not isinstance(pin_text, str) or len(pin_text) != 4 or not pin_text.isdigit():
+            raise ValueError("pin: exactly 4 digits")
+        # Sent as a string, like the reference's sample: an int would lose a leading zero.
+        return self._request(
+            _Exchange(
+                path="apiVerificationPhones/confirmPhone", json={"phone": phone, "pin": pin_text}
+            ),
+            lambda payload: _parse_envelope(Acknowledgement, payload),
+        )
+
+    def list_templates(self, only_moderated: bool | None = None) -> list[Template]:
+        """The account's call templates (path from `template_list_path`)."""
+        body: dict[str, Any] = {}
+        if only_moderated is not None:
+            body["onlyModerated"] = int(only_moderated)
+        return self._request(
+            _Exchange(path=self._template_list_path, json=body, success_level="debug"),
+            lambda payload: parse_list(Template, payload),
+        )
+
+    # --- the one place requests are made ---------------------------------------------------------
+
+    def _request(
+        self,
+        exchange: _Exchange,
+        parse: Callable[[Any], T],
+        describe: Callable[[T], dict[str, Any]] | None = None,
+    ) -> T:
+        started = time.perf_counter()
+        status_code: int | None = None
+        try:
+            status_code, retry_after, body = self._exchange(exchange)
+            result = self._read(exchange, status_code, retry_after, body, parse)
+        except EffebotError as error:
+            log.warning(
+                "effebot.request",
+                endpoint=exchange.path,
+                status_code=error.status_code,
+                error=type(error).__name__,
+                message=error.message,
+                latency_ms=_elapsed_ms(started),
+                **exchange.log_fields,
+            )
+            raise
+        extra = describe(result) if describe is not None else {}
+        getattr(log, exchange.success_level)(
+            "effebot.request",
+            endpoint=exchange.path,
+            status_code=status_code,
+            latency_ms=_elapsed_ms(started),
+            **exchange.log_fields,
+            **extra,
+        )
+        return result
+
+    def _exchange(self, exchange: _Exchange) -> tuple[int, str | None, bytes]:
+        """Send one request and read its whole body, translating every httpx failure."""
+        key = self._api_key.get_secret_value()
+        url = f"{self._base_url}/{exchange.path.lstrip('/')}"
+        kwargs: dict[str, Any] = {"params": exchange.params}
+        if exchange.files is not None:
+            kwargs["data"] = {"apiKey": key, **(exchange.form or {})}
+            kwargs["files"] = exchange.files
+        else:
+            kwargs["json"] = {"apiKey": key, **(exchange.json or {})}
+        where: dict[str, Any] = {"endpoint": exchange.path, "phone_count": exchange.phone_count}
+        status_code: int | None = None
+        try:
+            with self._http.stream("POST", url, **kwargs) as response:
+                status_code = response.status_code
+                retry_after = response.headers.get("retry-after")
+                body = self._read_body(response, exchange)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise ProviderUnreachable(_describe(exc), **where) from exc
+        except (httpx.UnsupportedProtocol, httpx.ProxyError, httpx.InvalidURL) as exc:
+            raise ProviderUnreachable(_describe(exc), **where) from exc
+        except httpx.TimeoutException as exc:  # read or write timeout: the request went out
+            raise ResponseTimeout(_describe(exc), status_code=status_code, **where) from exc
+        except httpx.DecodingError as exc:
+            raise MalformedResponse(_describe(exc), status_code=status_code, **where) from exc
+        except httpx.TransportError as exc:  # reset, protocol error, short body after sending
+            raise ConnectionDropped(_describe(exc), status_code=status_code, **where) from exc
+        return status_code, retry_after, body
+
+    def _read_body(self, response: httpx.Response, exchange: _Exchange) -> bytes:
+        declared = response.headers.get("content-length")
+        limit = self._max_response_bytes
+        too_big = MalformedResponse(
+            f"answer bigger than {limit} bytes",
+            endpoint=exchange.path,
+            status_code=response.status_code,
+            phone_count=exchange.phone_count,
+        )
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _read(
+        self,
+        exchange: _Exchange,
+        status_code: int,
+        retry_after: str | None,
+        body: bytes,
+        parse: Callable[[Any], T],
+    ) -> T:
+        where: dict[str, Any] = {
+            "endpoint": exchange.path,
+            "status_code": status_code,
+            "phone_count": exchange.phone_count,
+        }
+        if not 200 <= status_code < 300:
+            raise error_for_status(
+                status_code,
+                body,
+                retry_after=retry_after,
+                scrub=self._scrub,
+                **where,
+            )
+        try:
+            payload = parse_json_body(body)
+        except ValueError as exc:
+            raise MalformedResponse("the answer is not JSON", **where) from exc
+        refusal = envelope_refusal(payload)
+        if refusal is not None:
+            raise ValidationRejected(
+                self._scrub(refusal), provider_message=self._scrub(refusal), **where
+            )
+        try:
+            return parse(payload)
+        except (ValueError, ValidationError) as exc:
+            raise MalformedResponse(
+                f"unexpected answer shape: {self._scrub(_first_line(exc))}", **where
+            ) from exc
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key.get_secret_value(), _REDACTED)
+
+
+def _ids(ids: Sequence[int], what: str, *, allow_empty: bool = False) -> list[int]:
+    checked = list(ids)
+    if not checked and not allow_empty:
+        raise ValueError(f"{what}: give at least one id")
+    for value in checked:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{what}: ids are positive ints, got {value!r}")
+    return checked
+
+
+def _parse_details(payload: Any) -> list[CallDetails]:
+    details = parse_list(CallDetails, payload)
+    if any(item.id is None for item in details):
+        raise ValueError("an api call without a usable id")
+    return details
+
+
+def _record_info(payload: Any) -> RecordInfo:
+    record = parse_object(RecordInfo, payload)
+    if record.id is None:
+        raise ValueError("the answer has no usable record id")
+    return record
+
+
+def _parse_envelope(model: type[M], payload: Any) -> M:
+    """A `{"status", "data"}` answer parsed whole (its ids sit inside `data`)."""
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
+    return model.model_validate(payload)
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
