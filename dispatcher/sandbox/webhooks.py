@@ -1,0 +1,201 @@
+"""Webhooks as the reference describes them, fired by one scheduler task in the server's loop.
+
+The scheduler keeps a heap of due simulated instants: every status change of every phone of an
+api call that has a `webhookUrl`, and every IVR press whose action has one. It sleeps until the
+next one is due (in real time, through the clock's speedup), then POSTs. Changes of one api call
+that fall due together are coalesced into one POST of its current details. A delivery is tried up
+to `webhook_tries` times, `webhook_retry_interval_s` simulated seconds apart, until HTTP 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from dispatcher.logs import get_logger
+from dispatcher.sandbox.clock import SimClock
+from dispatcher.sandbox.state import ApiCall, SandboxState
+from dispatcher.sandbox.stats import Stats
+from dispatcher.sandbox.timeline import fate_event_times
+
+__all__ = ["WebhookScheduler"]
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _StatusChange:
+    call_id: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class _IvrPress:
+    call_id: int
+    version: int
+    phone_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    url: str
+    payload: dict[str, Any] | None  # None: re-render the api call's details at send time
+    call_id: int | None
+    attempt: int
+
+
+_Item = _StatusChange | _IvrPress | _Retry
+
+
+class WebhookScheduler:
+    """Computes due webhook instants from call timelines and delivers them."""
+
+    def __init__(self, state: SandboxState, stats: Stats, clock: SimClock) -> None:
+        self._state = state
+        self._stats = stats
+        self._clock = clock
+        self._heap: list[tuple[float, int, _Item]] = []
+        self._seq = itertools.count()
+        self._wake: asyncio.Event | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        state.listeners.append(self.schedule)
+
+    def _push(self, due: float, item: _Item) -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), item))
+
+    def schedule(self, call: ApiCall) -> None:
+        """Queue the webhook instants of a new or replanned api call."""
+        for index, phone in enumerate(call.phones):
+            changes, press_at = fate_event_times(phone.fate, phone.started_at)
+            if call.webhook_url:
+                for moment in changes:
+                    self._push(moment, _StatusChange(call.id, call.version))
+            press = phone.fate.press
+            if (
+                press_at is not None
+                and press is not None
+                and call.ivrs[press.ivr_index].webhook_url
+            ):
+                self._push(press_at, _IvrPress(call.id, call.version, index))
+        self.wake()
+
+    def wake(self) -> None:
+        """Re-read the heap now (new events, or the speedup changed)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def clear(self) -> None:
+        """Forget every pending event (the sandbox was reset)."""
+        self._heap.clear()
+
+    async def start(self, timeout_s: float) -> None:
+        """Start the scheduler task in the running loop."""
+        self._wake = asyncio.Event()
+        self._client = httpx.AsyncClient(timeout=timeout_s)
+        self._runner = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the scheduler and any delivery in flight."""
+        tasks = [t for t in (self._runner, *self._sending) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _run(self) -> None:
+        assert self._wake is not None  # set by start() before the task exists
+        while True:
+            self._wake.clear()
+            now = self._clock.now()
+            due: list[_Item] = []
+            while self._heap and self._heap[0][0] <= now:
+                due.append(heapq.heappop(self._heap)[2])
+            if due:
+                self._fire(due)
+            timeout_s = self._clock.real_delay_s(self._heap[0][0]) if self._heap else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout_s)
+
+    def _fire(self, due: list[_Item]) -> None:
+        changed: dict[int, None] = {}
+        for item in due:
+            if isinstance(item, _Retry):
+                self._send(item)
+                continue
+            call = self._state.call(item.call_id)
+            if call is None or call.version != item.version:
+                continue  # removed or replanned since queued
+            if isinstance(item, _StatusChange):
+                changed[call.id] = None
+            elif isinstance(item, _IvrPress):
+                self._send(_Retry(*_ivr_delivery(call, item.phone_index), None, 1))
+        for call_id in changed:
+            call = self._state.call(call_id)
+            if call is not None and call.webhook_url:
+                self._send(_Retry(call.webhook_url, None, call.id, 1))
+
+    def _send(self, item: _Retry) -> None:
+        task = asyncio.create_task(self._attempt(item))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _attempt(self, item: _Retry) -> None:
+        assert self._client is not None  # set by start()
+        payload = item.payload
+        call = self._state.call(item.call_id) if item.call_id is not None else None
+        final = False
+        if payload is None:
+            if call is None:
+                return  # the api call was removed after its change was queued
+            now = self._clock.now()
+            payload = self._state.details(call, now)
+            final = call.final(now)
+            call.webhook_try = item.attempt
+        self._stats.webhooks["sent"] += 1
+        status_code: int | None = None
+        try:
+            response = await self._client.post(item.url, json=payload)
+            status_code = response.status_code
+        except httpx.HTTPError as exc:
+            log.debug("sandbox.webhook_error", api_call_id=item.call_id, error=type(exc).__name__)
+        if status_code == 200:
+            self._stats.webhooks["succeeded"] += 1
+            if call is not None and final:
+                call.webhook_sent = True
+            return
+        self._stats.webhooks["failed"] += 1
+        log.debug(
+            "sandbox.webhook_failed",
+            api_call_id=item.call_id,
+            attempt=item.attempt,
+            status_code=status_code,
+        )
+        config = self._state.config
+        if item.attempt >= config.webhook_tries:
+            self._stats.webhooks["abandoned"] += 1
+            return
+        retry = _Retry(item.url, item.payload, item.call_id, item.attempt + 1)
+        self._push(self._clock.now() + config.webhook_retry_interval_s, retry)
+        self.wake()
+
+
+def _ivr_delivery(call: ApiCall, phone_index: int) -> tuple[str, dict[str, Any]]:
+    phone = call.phones[phone_index]
+    press = phone.fate.press
+    assert press is not None  # only presses are queued as IVR events
+    ivr = call.ivrs[press.ivr_index]
+    assert ivr.webhook_url is not None  # only IVRs with a URL are queued
+    payload: dict[str, Any] = {"call": {"phone": phone.phone, "answer": press.answer}}
+    payload.update((k, v) for k, v in ivr.webhook_parameters.items() if k != "call")
+    return ivr.webhook_url, payload
