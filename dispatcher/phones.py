@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -120,109 +121,98 @@ def _e164_digits(number: phonenumbers.PhoneNumber) -> str:
 # --- the fast path -------------------------------------------------------------------------------
 
 
+#: Matches nothing: stands in for absent metadata so the hot path needs no None checks.
+_NEVER = re.compile(r"(?!)")
+
+
 @dataclass(frozen=True, slots=True)
 class _RegionRules:
-    """What parse consults about one region, pre-compiled."""
+    """What parse consults about one default region, pre-compiled."""
 
     country_code: int
-    general: re.Pattern[str] | None
-    general_lengths: tuple[int, ...]
+    code_str: str
+    general: re.Pattern[str]
+    too_long_above: int  # parse's "TOO_LONG" for the general description, unless local-only
     local_lengths: tuple[int, ...]
-    national_prefix: re.Pattern[str] | None
-    idd: re.Pattern[str] | None
+    national_prefix: re.Pattern[str]
+    idd: re.Pattern[str]
 
 
 @dataclass(frozen=True, slots=True)
 class _CodeRules:
     """How is_valid_number decides for one country code: (leading digits, validity) per region."""
 
-    regions: tuple[tuple[re.Pattern[str] | None, re.Pattern[str] | None], ...]
-    main: _RegionRules
+    regions: tuple[tuple[re.Pattern[str] | None, re.Pattern[str]], ...]
+    main_national_prefix: re.Pattern[str]
 
     def is_valid(self, nsn: str) -> bool:
-        if len(self.regions) == 1:
-            valid = self.regions[0][1]
-            return valid is not None and valid.fullmatch(nsn) is not None
+        regions = self.regions
+        if len(regions) == 1:
+            return regions[0][1].fullmatch(nsn) is not None
         # phonenumbers' _region_code_for_number_from_list, then validity for that region.
-        for leading, valid in self.regions:
-            matches = valid is not None and valid.fullmatch(nsn) is not None
+        for leading, valid in regions:
             if leading is not None:
                 if leading.match(nsn):
-                    return matches
-            elif matches:
+                    return valid.fullmatch(nsn) is not None
+            elif valid.fullmatch(nsn):
                 return True
         return False
 
 
 def _fast(text: str, region: str) -> str | None:
-    """E.164 digits for a valid number in a simple shape, or None to use the authoritative path."""
-    plus = text.startswith("+")
+    """E.164 digits for a valid number in a simple shape, or None to use the authoritative path.
+
+    Kept flat on purpose: it runs once per contact row.
+    """
+    plus = text[0] == "+"
     digits = text[1:] if plus else text
     if not (digits.isascii() and digits.isdigit()):
         digits = digits.translate(_SEPARATORS)
         if not (digits.isascii() and digits.isdigit()):
             return None
-    if not 7 <= len(digits) <= 15:
+    if not 7 <= len(digits) <= 15 or digits[0] == "0":
         return None
-    split = _split_international(digits) if plus else _split_national(digits, region)
-    if split is None:
-        return None
-    code, nsn = split
-    rules = _code_rules(code)
-    if rules is None or nsn.startswith("0") or not rules.is_valid(nsn):
+    if plus:
+        for size in (1, 2, 3):
+            code = int(digits[:size])
+            if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                break
+        else:
+            return None
+        nsn = digits[size:]
+        rules = _code_rules(code)
+        if rules is None or rules.main_national_prefix.match(nsn):
+            return None
+    else:
+        region_rules = _region_rules(region)
+        if region_rules is None or region_rules.idd.match(digits):
+            return None
+        code = region_rules.country_code
+        nsn = digits
+        if digits.startswith(region_rules.code_str):
+            # parse keeps the default country code stripped when that turns an invalid number
+            # into a plausible one, or when the whole is too long to be national.
+            rest = digits[len(region_rules.code_str) :]
+            if region_rules.national_prefix.match(rest):
+                return None
+            general = region_rules.general
+            if (
+                len(digits) > region_rules.too_long_above
+                and len(digits) not in region_rules.local_lengths
+            ) or (not general.fullmatch(digits) and general.fullmatch(rest)):
+                nsn = rest
+        if nsn is digits and region_rules.national_prefix.match(digits):
+            return None
+        rules = _code_rules(code)
+        if rules is None:
+            return None
+    if nsn[:1] == "0" or not rules.is_valid(nsn):
         return None
     return f"{code}{nsn}"
 
 
-def _split_international(digits: str) -> tuple[int, str] | None:
-    if digits.startswith("0"):
-        return None
-    for size in (1, 2, 3):
-        code = int(digits[:size])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            rules = _code_rules(code)
-            nsn = digits[size:]
-            if rules is None or _starts_with(rules.main.national_prefix, nsn):
-                return None
-            return code, nsn
-    return None
-
-
-def _split_national(digits: str, region: str) -> tuple[int, str] | None:
-    rules = _region_rules(region)
-    if rules is None or _starts_with(rules.idd, digits):
-        return None
-    code_str = str(rules.country_code)
-    if digits.startswith(code_str):
-        # parse keeps the default country code stripped when that turns an invalid number into a
-        # plausible one, or when the whole is too long to be national.
-        rest = digits[len(code_str) :]
-        if _starts_with(rules.national_prefix, rest):
-            return None
-        if _too_long(rules, len(digits)) or (
-            not _general_match(rules, digits) and _general_match(rules, rest)
-        ):
-            return rules.country_code, rest
-    if _starts_with(rules.national_prefix, digits):
-        return None
-    return rules.country_code, digits
-
-
-def _starts_with(pattern: re.Pattern[str] | None, text: str) -> bool:
-    return pattern is not None and pattern.match(text) is not None
-
-
-def _general_match(rules: _RegionRules, number: str) -> bool:
-    return rules.general is not None and rules.general.fullmatch(number) is not None
-
-
-def _too_long(rules: _RegionRules, length: int) -> bool:
-    lengths = rules.general_lengths
-    return lengths[0] != -1 and length not in rules.local_lengths and lengths[-1] < length
-
-
-def _compile(pattern: str | None) -> re.Pattern[str] | None:
-    return re.compile(pattern) if pattern else None
+def _compile(pattern: str | None) -> re.Pattern[str]:
+    return re.compile(pattern) if pattern else _NEVER
 
 
 @functools.cache
@@ -233,10 +223,12 @@ def _region_rules(region: str) -> _RegionRules | None:
     general = metadata.general_desc
     if general is None or not general.possible_length:
         return None
+    lengths = general.possible_length
     return _RegionRules(
         country_code=metadata.country_code,
+        code_str=str(metadata.country_code),
         general=_compile(general.national_number_pattern),
-        general_lengths=tuple(general.possible_length),
+        too_long_above=sys.maxsize if lengths[0] == -1 else lengths[-1],
         local_lengths=tuple(general.possible_length_local_only or ()),
         national_prefix=_compile(metadata.national_prefix_for_parsing),
         idd=_compile(metadata.international_prefix),
@@ -248,7 +240,7 @@ def _code_rules(code: int) -> _CodeRules | None:
     regions: Sequence[str] = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
     if not regions or phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY in regions:
         return None  # non-geographic codes (+800, +882, ...) are rare: phonenumbers decides
-    main = _region_rules(regions[0])
+    main = phonenumbers.PhoneMetadata.metadata_for_region(regions[0], None)
     if main is None:
         return None
     compiled = []
@@ -256,21 +248,24 @@ def _code_rules(code: int) -> _CodeRules | None:
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
         if metadata is None:
             continue
-        compiled.append((_compile(metadata.leading_digits), _validity_pattern(metadata)))
-    return _CodeRules(regions=tuple(compiled), main=main)
+        leading = re.compile(metadata.leading_digits) if metadata.leading_digits else None
+        compiled.append((leading, _validity_pattern(metadata)))
+    return _CodeRules(
+        regions=tuple(compiled), main_national_prefix=_compile(main.national_prefix_for_parsing)
+    )
 
 
-def _validity_pattern(metadata: phonenumbers.PhoneMetadata) -> re.Pattern[str] | None:
+def _validity_pattern(metadata: phonenumbers.PhoneMetadata) -> re.Pattern[str]:
     """One regex equivalent to `_number_type_helper(nsn, metadata) != UNKNOWN` for digit strings."""
     general = _desc_pattern(metadata.general_desc)
     if general is None:
-        return None
+        return _NEVER
     names = list(_TYPE_DESCS)
     if not metadata.same_mobile_and_fixed_line_pattern:
         names.append("mobile")
     branches = [p for p in (_desc_pattern(getattr(metadata, n)) for n in names) if p is not None]
     if not branches:
-        return None
+        return _NEVER
     return re.compile(f"(?={general}\\Z)(?:{'|'.join(branches)})")
 
 
