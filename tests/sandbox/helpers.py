@@ -42,7 +42,9 @@ def get_calls(client: httpx.Client, *ids: int) -> list[dict[str, Any]]:
     return result
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.05) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.05
+) -> Any:
     """Poll until `predicate()` is truthy; its value."""
     deadline = time.monotonic() + timeout_s
     while True:
