@@ -128,12 +128,13 @@ class EffebotClient:
 
     def create(self, request: CreateCallRequest) -> CreateCallResponse:
         """`apiCalls/create`: place the calls of one request; returns its api call id."""
-        request = CreateCallRequest.model_validate(request.model_dump())
+        # Validated again: `model_construct` and `model_copy(update=...)` skip validation.
+        request = CreateCallRequest.model_validate(request.model_dump(warnings=False))
         return self._create("apiCalls/create", request.to_wire(), request.phone_count)
 
     def create_from_template(self, request: CreateFromTemplateRequest) -> CreateCallResponse:
         """Create calls from a stored template (path from `template_create_path`)."""
-        request = CreateFromTemplateRequest.model_validate(request.model_dump())
+        request = CreateFromTemplateRequest.model_validate(request.model_dump(warnings=False))
         return self._create(self._template_create_path, request.to_wire(), request.phone_count)
 
     def _create(self, path: str, body: dict[str, Any], phone_count: int) -> CreateCallResponse:
@@ -182,7 +183,9 @@ class EffebotClient:
         """`apiCalls/update`: move planned calls to new times; returns the ids that moved."""
         if not items:
             raise ValueError("items: give at least one ReplanItem")
-        call_list = [ReplanItem.model_validate(item.model_dump()).to_wire() for item in items]
+        call_list = [
+            ReplanItem.model_validate(item.model_dump(warnings=False)).to_wire() for item in items
+        ]
         return self._request(
             _Exchange(
                 path="apiCalls/update",
@@ -409,9 +412,10 @@ class EffebotClient:
             raise error_for_status(
                 status_code,
                 body,
+                endpoint=exchange.path,
+                phone_count=exchange.phone_count,
                 retry_after=retry_after,
                 scrub=self._scrub,
-                **where,
             )
         try:
             payload = parse_json_body(body)

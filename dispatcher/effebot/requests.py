@@ -103,8 +103,9 @@ class WireModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
-        # Errors name the snake_case field whichever spelling the input used.
-        loc_by_alias=False,
+        # Errors name the field as the input spelled it: a spec file written with the provider's
+        # names (`smsText`) gets errors in those names, Python callers get their snake_case ones.
+        loc_by_alias=True,
         extra="forbid",
         frozen=True,
     )
