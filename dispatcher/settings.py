@@ -54,6 +54,24 @@ class Settings(BaseSettings):
     )
     key_prefix: str = Field("dispatcher", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     queue_name: str = Field("dispatcher", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    broker_heartbeat_timeout_ms: int = Field(
+        60_000, ge=1000, description="A worker silent this long is dead; its messages are requeued."
+    )
+    broker_maintenance_chance: int = Field(
+        1000, ge=0, le=1_000_000, description="Per million broker commands: run dead-worker cleanup."
+    )
+    worker_threads: int = Field(8, ge=1, description="Threads per worker process.")
+    batch_lease_s: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "How long a claimed batch belongs to the worker sending it; 0 means derived from the "
+            "client timeouts. A batch found still `sending` after its lease is ambiguous."
+        ),
+    )
+    retry_safe_max_attempts: int = Field(
+        30, ge=1, description="Retry-safe failures (unreachable, 429) tried this often per batch."
+    )
 
     # --- pacing and safety ----------------------------------------------------------------------
     provider_rate_per_s: float = Field(
@@ -77,6 +95,12 @@ class Settings(BaseSettings):
     poll_first_delay_s: float = Field(5.0, ge=0)
     poll_max_interval_s: float = Field(300.0, gt=0)
     poll_lease_s: float = Field(60.0, gt=0)
+    poll_tick_max_s: float = Field(
+        2.0, gt=0, description="A campaign with calls in flight is looked at at least this often."
+    )
+    watchdog_interval_s: float = Field(
+        5.0, gt=0, description="How often each worker re-arms polls whose message was lost."
+    )
 
     # --- logs -----------------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -1,0 +1,107 @@
+"""Every Redis key and queue name the dispatcher uses, in one place.
+
+Per-campaign keys carry a hash tag (`{c:<id>}`) so that a Redis Cluster could shard by campaign:
+every multi-key script the state store runs touches one campaign's keys only, plus, for a few, the
+global do-not-call set (a documented exception: in a Cluster the DNC set would move to a per-shard
+copy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ACTOR_POLL", "ACTOR_SEND_BATCH", "CampaignKeys", "Keys"]
+
+#: Actor names: the producer enqueues by name, so it needs no import of the workers package.
+ACTOR_SEND_BATCH = "send_batch"
+ACTOR_POLL = "poll_campaign"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignKeys:
+    """The keys of one campaign."""
+
+    prefix: str
+    campaign_id: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{c:{self.campaign_id}}}"
+
+    @property
+    def meta(self) -> str:
+        """Hash: status, name, spec (JSON), timestamps, totals."""
+        return f"{self.base}:meta"
+
+    @property
+    def counts(self) -> str:
+        """Hash: contact state -> number of contacts in it (always the per-contact sum)."""
+        return f"{self.base}:counts"
+
+    @property
+    def contacts(self) -> str:
+        """Hash: phone -> packed contact record (state, batch, outcome details)."""
+        return f"{self.base}:contacts"
+
+    @property
+    def data(self) -> str:
+        """Hash: phone -> JSON of the contact's own columns (only for contacts that have any)."""
+        return f"{self.base}:data"
+
+    @property
+    def calls(self) -> str:
+        """Hash: api call id -> batch number."""
+        return f"{self.base}:calls"
+
+    @property
+    def poll(self) -> str:
+        """Sorted set: api call id scored by the time (ms) it is next due for polling."""
+        return f"{self.base}:poll"
+
+    @property
+    def tick(self) -> str:
+        """String: present while a poll message for this campaign is scheduled."""
+        return f"{self.base}:tick"
+
+    @property
+    def events(self) -> str:
+        """List: recent notable events (pause reasons, faults), newest first, capped."""
+        return f"{self.base}:events"
+
+    def batch(self, batch_no: int) -> str:
+        """Hash: status, api call id, attempts, lease of one batch."""
+        return f"{self.base}:b:{batch_no}"
+
+    def batch_phones(self, batch_no: int) -> str:
+        """List: the phones of one batch, in submission order."""
+        return f"{self.base}:bp:{batch_no}"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The dispatcher's global keys under one prefix."""
+
+    prefix: str
+
+    @property
+    def campaigns(self) -> str:
+        """Sorted set: campaign id scored by creation time (ms)."""
+        return f"{self.prefix}:campaigns"
+
+    @property
+    def active(self) -> str:
+        """Set: campaigns with work outstanding (the worker watchdog looks at these)."""
+        return f"{self.prefix}:active"
+
+    @property
+    def dnc(self) -> str:
+        """Set: the do-not-call list (normalised phones)."""
+        return f"{self.prefix}:dnc"
+
+    @property
+    def dramatiq_namespace(self) -> str:
+        """The namespace dramatiq's Redis broker puts its queues under."""
+        return f"{self.prefix}-dramatiq"
+
+    def campaign(self, campaign_id: str) -> CampaignKeys:
+        return CampaignKeys(self.prefix, campaign_id)

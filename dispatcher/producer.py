@@ -1,0 +1,187 @@
+"""Submitting a campaign: validate, normalise, dedupe, check the DNC list, batch, enqueue.
+
+Contacts stream through in chunks: each chunk is one Lua call that dedupes against what the
+campaign already holds, checks the do-not-call list and appends the accepted phones to batches, so
+memory stays flat however long the list is. The campaign stays a `draft` (which no worker acts on)
+until every row has been read; only then is it marked submitted and one message per batch
+enqueued. Any failure before that deletes the draft, so a refused submission leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dispatcher.contacts import Contact, Rejection
+from dispatcher.keys import ACTOR_SEND_BATCH
+from dispatcher.lifecycle import CampaignStatus
+from dispatcher.logs import get_logger
+from dispatcher.spec import CampaignSpec
+from dispatcher.state import StateStore, now_ms
+
+__all__ = ["SubmitReport", "new_campaign_id", "submit_campaign"]
+
+log = get_logger(__name__)
+
+#: How many rejected rows the report lists one by one (all are counted).
+REPORTED_REJECTIONS = 100
+#: Contacts per Lua call while submitting.
+CHUNK = 1000
+
+#: enqueue(actor_name, args, delay_ms): how the producer hands messages to the broker.
+Enqueue = Callable[[str, tuple[Any, ...], int | None], None]
+
+
+@dataclass
+class SubmitReport:
+    """What a submission did, contact by contact class."""
+
+    campaign_id: str | None
+    status: str
+    accepted: int = 0
+    duplicates: int = 0
+    blocked: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    batches: int = 0
+    refused_because: str | None = None
+
+    @property
+    def total_rows(self) -> int:
+        return self.accepted + self.duplicates + self.blocked + self.rejected
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "status": self.status,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "blocked": self.blocked,
+            "rejected": self.rejected,
+            "rejected_by_reason": self.rejected_by_reason,
+            "rejected_rows": self.rejected_rows,
+            "batches": self.batches,
+            "refused_because": self.refused_because,
+        }
+
+
+def new_campaign_id() -> str:
+    """A short random id, safe in Redis keys and URLs."""
+    return secrets.token_hex(8)
+
+
+def _reason_class(reason: str) -> str:
+    # "phone: not a valid number for region US" -> counted under its text before any detail value
+    return reason.split(" (", 1)[0][:120]
+
+
+def submit_campaign(
+    store: StateStore,
+    enqueue: Enqueue,
+    spec: CampaignSpec,
+    contacts: Iterable[Contact | Rejection],
+    *,
+    strict: bool = False,
+    now: datetime | None = None,
+) -> SubmitReport:
+    """Submit a campaign; returns the report. Nothing is enqueued unless it is accepted.
+
+    With `strict`, one rejected row refuses the whole submission (the report still lists every
+    rejected row it saw). A submission with no dialable contact at all is refused too.
+    """
+    campaign_id = new_campaign_id()
+    report = SubmitReport(campaign_id=campaign_id, status=CampaignStatus.DRAFT.value)
+    reasons: Counter[str] = Counter()
+    store.create_campaign(campaign_id, spec.name, spec.to_json())
+    try:
+        chunk: list[tuple[str, str]] = []
+        for item in contacts:
+            if isinstance(item, Rejection):
+                report.rejected += 1
+                reasons[_reason_class(item.reason)] += 1
+                if len(report.rejected_rows) < REPORTED_REJECTIONS:
+                    report.rejected_rows.append(
+                        {"row": item.row, "reason": item.reason, "value": item.value}
+                    )
+                continue
+            data = dict(item.data)
+            if item.timezone:
+                data["timezone"] = item.timezone
+            chunk.append((item.phone, json.dumps(data, separators=(",", ":")) if data else ""))
+            if len(chunk) >= CHUNK:
+                _flush(store, campaign_id, spec.batch_size, chunk, report)
+                chunk = []
+        if chunk:
+            _flush(store, campaign_id, spec.batch_size, chunk, report)
+        report.rejected_by_reason = dict(reasons.most_common())
+        if strict and report.rejected:
+            report.refused_because = f"{report.rejected} row(s) rejected and --strict is set"
+        elif report.accepted == 0:
+            report.refused_because = "no contact to dial (every row was rejected, a duplicate or blocked)"
+    except BaseException:
+        store.delete_campaign(campaign_id)
+        raise
+    if report.refused_because is not None:
+        store.delete_campaign(campaign_id)
+        log.warning(
+            "campaign.refused",
+            campaign_id=campaign_id,
+            reason=report.refused_because,
+            rejected=report.rejected,
+        )
+        report.campaign_id = None
+        report.status = "refused"
+        return report
+
+    moment = now or datetime.now(UTC)
+    later = spec.starts_later_than(moment)
+    status = CampaignStatus.SCHEDULED if later else CampaignStatus.RUNNING
+    report.batches = store.batch_count(campaign_id)
+    store.complete_submission(
+        campaign_id,
+        status,
+        {
+            "accepted": report.accepted,
+            "duplicates": report.duplicates,
+            "rejected": report.rejected,
+            "submitted_at": now_ms(),
+        },
+    )
+    delay_ms = int((spec.start_at - moment).total_seconds() * 1000) if later and spec.start_at else None
+    for batch_no in range(1, report.batches + 1):
+        enqueue(ACTOR_SEND_BATCH, (campaign_id, batch_no), delay_ms)
+    store.set_meta(campaign_id, {"enqueued": report.batches})
+    report.status = status.value
+    log.info(
+        "campaign.submitted",
+        campaign_id=campaign_id,
+        status=status.value,
+        accepted=report.accepted,
+        duplicates=report.duplicates,
+        blocked=report.blocked,
+        rejected=report.rejected,
+        batches=report.batches,
+    )
+    return report
+
+
+def _flush(
+    store: StateStore,
+    campaign_id: str,
+    batch_size: int,
+    chunk: list[tuple[str, str]],
+    report: SubmitReport,
+) -> None:
+    for code in store.add_contacts(campaign_id, batch_size, chunk):
+        if code == 1:
+            report.accepted += 1
+        elif code == 2:
+            report.blocked += 1
+        else:
+            report.duplicates += 1

@@ -1,0 +1,56 @@
+"""The dramatiq Redis broker as the producer and the workers both build it, and enqueueing by name.
+
+The producer enqueues messages by actor name (ids only: a campaign id and a batch number), so it
+needs neither the workers package nor the actors to be declared in its process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from dispatcher.keys import Keys
+from dispatcher.settings import Settings
+
+__all__ = ["make_broker", "send"]
+
+# dramatiq refuses delays of 7 days or more.
+MAX_DELAY_MS = 7 * 24 * 3600 * 1000 - 60_000
+
+
+def make_broker(
+    settings: Settings, client: redis.Redis, middleware: list[Any] | None = None
+) -> RedisBroker:
+    """A RedisBroker on `client`, namespaced under the settings' key prefix."""
+    kwargs: dict[str, Any] = {}
+    if middleware is not None:
+        kwargs["middleware"] = middleware
+    broker = RedisBroker(
+        client=client,
+        namespace=Keys(settings.key_prefix).dramatiq_namespace,
+        heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
+        maintenance_chance=settings.broker_maintenance_chance,
+        **kwargs,
+    )
+    broker.declare_queue(settings.queue_name)
+    return broker
+
+
+def send(
+    broker: dramatiq.Broker,
+    queue_name: str,
+    actor_name: str,
+    args: tuple[Any, ...],
+    delay_ms: int | None = None,
+) -> None:
+    """Enqueue one message for `actor_name` (declared or not in this process)."""
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
+    )
+    if delay_ms is not None and delay_ms > 0:
+        broker.enqueue(message, delay=min(int(delay_ms), MAX_DELAY_MS))
+    else:
+        broker.enqueue(message)

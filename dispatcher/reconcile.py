@@ -1,0 +1,133 @@
+"""Reconciliation: the provider's details of one api call, applied to its contacts.
+
+One idempotent function, used by the poller and by the webhook receiver alike: applying the same
+details twice, or older details after newer ones reached a terminal state, changes nothing. A call
+is final for a phone when the provider says so (a final status, or `finishedAt` set); status strings
+we do not know are kept raw on the contact and logged, never crashed on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dispatcher.effebot.responses import CallDetails, PhoneCall
+from dispatcher.logs import get_logger
+from dispatcher.outcomes import classify_call, is_known_status
+from dispatcher.state import StateStore
+
+__all__ = ["CallUpdate", "plan_updates", "reconcile_call"]
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallUpdate:
+    """What one provider call means for one contact."""
+
+    phone: str
+    state: str  # a terminal contact state, or '' while the call is not final
+    detail: dict[str, Any]
+    to_block: bool
+
+
+def _unix_s(value: Any) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def _detail(call: PhoneCall) -> dict[str, Any]:
+    # Short keys: this is stored per contact, and a 100,000-contact campaign multiplies every byte.
+    detail: dict[str, Any] = {
+        "st": call.status,
+        "h": call.hangup_cause,
+        "stt": _unix_s(call.started_at),
+        "ans": _unix_s(call.answered_at),
+        "fin": _unix_s(call.finished_at),
+        "cost": call.cost,
+        "d": call.ivr_digit,
+        "ia": call.ivr_answers,
+        "rec": call.record_file_path,
+        "ms": call.manager_status,
+        "tb": 1 if call.to_block else None,
+    }
+    return {k: v for k, v in detail.items() if v is not None and v != ""}
+
+
+def plan_updates(details: CallDetails) -> tuple[list[CallUpdate], bool]:
+    """Pure: the per-contact updates of one api call, and whether every one of its calls is final."""
+    updates: list[CallUpdate] = []
+    all_final = bool(details.calls)
+    for call in details.calls:
+        if not call.phone:
+            continue
+        state = classify_call(
+            call.status,
+            call.hangup_cause,
+            finished=call.finished_at is not None,
+            answered=call.answered_at is not None,
+        )
+        if state is None:
+            all_final = False
+        updates.append(
+            CallUpdate(
+                phone=call.phone,
+                state="" if state is None else state.value,
+                detail=_detail(call),
+                to_block=call.to_block,
+            )
+        )
+    return updates, all_final
+
+
+def reconcile_call(
+    store: StateStore,
+    campaign_id: str,
+    details: CallDetails,
+    *,
+    next_due_ms: int,
+    source: str,
+) -> bool:
+    """Apply one api call's details; returns True when the campaign just finished.
+
+    `next_due_ms` is when to poll the call again if it is not final yet (the webhook receiver
+    passes a later time than the poller: webhooks are the fast path, polling the safety net).
+    """
+    api_call_id = str(details.id)
+    updates, all_final = plan_updates(details)
+    for update in updates:
+        status = update.detail.get("st")
+        if isinstance(status, str) and not is_known_status(status):
+            log.warning(
+                "reconcile.unknown_status",
+                campaign_id=campaign_id,
+                api_call_id=api_call_id,
+                status=status,
+                hangup_cause=update.detail.get("h"),
+            )
+    blocked = [u.phone for u in updates if u.to_block]
+    if blocked:
+        store.dnc_add(blocked)
+    result = store.reconcile(
+        campaign_id,
+        api_call_id,
+        [(u.phone, u.state, u.detail) for u in updates],
+        None if all_final else next_due_ms,
+    )
+    if result.strangers:
+        log.warning(
+            "reconcile.unknown_phones",
+            campaign_id=campaign_id,
+            api_call_id=api_call_id,
+            count=result.strangers,
+        )
+    log.debug(
+        "reconcile.applied",
+        campaign_id=campaign_id,
+        api_call_id=api_call_id,
+        source=source,
+        changed=result.changed,
+        final=all_final,
+    )
+    if result.finished:
+        log.info("campaign.finished", campaign_id=campaign_id)
+    return result.finished

@@ -1,0 +1,94 @@
+"""The campaign spec: one call spec in the provider's own field names, batching, pacing, start.
+
+A spec is written by people (a JSON or TOML file, or the HTTP API), so unknown fields are errors
+and every error names its field, e.g. `call.record.text: String should have at most 1024
+characters`.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dispatcher.effebot.requests import CallOptions, TemplateCallOptions
+from dispatcher.errors import SpecError
+
+__all__ = ["CampaignSpec", "format_validation_error", "load_spec", "parse_spec"]
+
+
+class CampaignSpec(BaseModel):
+    """What to say to whom, how fast and from when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    call: CallOptions | None = Field(
+        None, description="The create request's fields (provider names): record, ivrs, ..."
+    )
+    template: TemplateCallOptions | None = Field(
+        None, description="Instead of `call`: a stored template and the caller's number."
+    )
+    batch_size: int = Field(50, ge=1, le=1000, description="Phones per create request.")
+    dials_per_minute: float | None = Field(
+        None, gt=0, description="This campaign's pace; unset means only the global limit applies."
+    )
+    start_at: AwareDatetime | None = Field(None, description="When dialling may begin.")
+
+    @model_validator(mode="after")
+    def _call_or_template(self) -> CampaignSpec:
+        if (self.call is None) == (self.template is None):
+            raise ValueError("give exactly one of `call` or `template`")
+        return self
+
+    def to_json(self) -> str:
+        """The spec as stored with the campaign (it holds no secrets)."""
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+    def starts_later_than(self, moment: datetime) -> bool:
+        return self.start_at is not None and self.start_at > moment
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line per problem, each naming its field: `call.record.text: ...`."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"])
+        where = f"{prefix}{loc}" if loc else (prefix.rstrip(".") or "spec")
+        lines.append(f"{where}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def parse_spec(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> CampaignSpec:
+    """Validate a spec mapping (plus flag overrides); `SpecError` names every bad field."""
+    merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    try:
+        return CampaignSpec.model_validate(merged)
+    except ValidationError as exc:
+        raise SpecError(f"invalid campaign spec: {format_validation_error(exc)}") from None
+
+
+def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> CampaignSpec:
+    """Read a spec from a `.json` or `.toml` file."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read spec file {source}: {exc}") from None
+    try:
+        if source.suffix.lower() == ".toml":
+            data: Any = tomllib.loads(text)
+        elif source.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            raise SpecError(f"spec file {source}: use a .json or .toml file")
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"spec file {source} is not valid {source.suffix[1:]}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"spec file {source}: the top level must be an object")
+    return parse_spec(data, overrides)

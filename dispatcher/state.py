@@ -1,0 +1,422 @@
+"""The Redis state store: campaigns, contacts, batches, the poll schedule and the DNC list.
+
+The only module that talks to Redis for campaign state (the pacer keeps its own keys); redis errors
+are translated to `StateError` here. Changes that touch a contact's state go through the Lua
+scripts of `dispatcher.scripts`, so counters and per-contact states never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import redis
+
+from dispatcher import scripts
+from dispatcher.errors import CampaignNotFound, StateError
+from dispatcher.keys import CampaignKeys, Keys
+from dispatcher.lifecycle import CampaignStatus
+
+__all__ = ["Claim", "ContactRecord", "ReconcileResult", "StateStore", "now_ms"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_CLAIM_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HINCRBY', KEYS[2], 'n:' .. id, 1)
+end
+return out
+"""
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds: the unit every timestamp in Redis is kept in."""
+    return int(time.time() * 1000)
+
+
+def _translate(fn: Callable[P, R]) -> Callable[P, R]:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise StateError(f"redis: {exc}") from exc
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What claiming a batch found: the phones to send now, or why there are none."""
+
+    outcome: str  # claimed | sending | empty | <the batch's status>
+    phones: tuple[str, ...] = ()
+    lease_until_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    changed: int
+    finished: bool
+    strangers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """One contact as stored: its state and everything known about its calls."""
+
+    phone: str
+    state: str
+    fields: dict[str, Any]
+    data: dict[str, str]
+
+
+class StateStore:
+    """Campaign state in Redis under one key prefix."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self._add = client.register_script(scripts.ADD_CONTACTS)
+        self._claim = client.register_script(scripts.CLAIM_BATCH)
+        self._sent = client.register_script(scripts.MARK_SENT)
+        self._release = client.register_script(scripts.RELEASE_BATCH)
+        self._finish = client.register_script(scripts.FINISH_BATCH)
+        self._reconcile = client.register_script(scripts.RECONCILE)
+        self._set_status = client.register_script(scripts.SET_STATUS)
+        self._claim_due = client.register_script(_CLAIM_DUE)
+
+    @classmethod
+    def connect(cls, url: str, prefix: str) -> StateStore:
+        """A store on a new connection pool to `url`."""
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        return cls(client, prefix)
+
+    def campaign_keys(self, campaign_id: str) -> CampaignKeys:
+        return self.keys.campaign(campaign_id)
+
+    # --- campaigns ------------------------------------------------------------------------------
+
+    @_translate
+    def create_campaign(self, campaign_id: str, name: str, spec_json: str) -> None:
+        """Create a campaign in `draft`; nothing is enqueued for a draft."""
+        ck = self.campaign_keys(campaign_id)
+        created = now_ms()
+        pipe = self.client.pipeline()
+        pipe.hset(
+            ck.meta,
+            mapping={
+                "id": campaign_id,
+                "name": name,
+                "status": CampaignStatus.DRAFT.value,
+                "spec": spec_json,
+                "created_at": created,
+                "submitted": 0,
+            },
+        )
+        pipe.zadd(self.keys.campaigns, {campaign_id: created})
+        pipe.execute()
+
+    @_translate
+    def add_contacts(
+        self, campaign_id: str, batch_size: int, items: Sequence[tuple[str, str]]
+    ) -> list[int]:
+        """Add (phone, data JSON or '') pairs; per pair 0 duplicate, 1 accepted, 2 blocked."""
+        ck = self.campaign_keys(campaign_id)
+        argv: list[Any] = [ck.base, batch_size]
+        for phone, data in items:
+            argv += [phone, data]
+        keys = [ck.meta, ck.contacts, ck.data, ck.counts, self.keys.dnc]
+        return [int(code) for code in self._add(keys=keys, args=argv)]
+
+    @_translate
+    def complete_submission(
+        self, campaign_id: str, status: CampaignStatus, fields: dict[str, Any]
+    ) -> None:
+        """Mark a draft submitted (its batches are about to be enqueued) and make it active."""
+        ck = self.campaign_keys(campaign_id)
+        pipe = self.client.pipeline()
+        pipe.hset(ck.meta, mapping={**fields, "status": status.value, "submitted": 1})
+        pipe.sadd(self.keys.active, campaign_id)
+        pipe.execute()
+
+    @_translate
+    def delete_campaign(self, campaign_id: str) -> None:
+        """Remove every key of a campaign (a submission that failed half-way)."""
+        ck = self.campaign_keys(campaign_id)
+        batches = int(self.client.hget(ck.meta, "batches") or 0)
+        names = [ck.meta, ck.counts, ck.contacts, ck.data, ck.calls, ck.poll, ck.tick, ck.events]
+        for bn in range(1, batches + 1):
+            names += [ck.batch(bn), ck.batch_phones(bn)]
+        pipe = self.client.pipeline()
+        for start in range(0, len(names), 1000):
+            pipe.unlink(*names[start : start + 1000])
+        pipe.zrem(self.keys.campaigns, campaign_id)
+        pipe.srem(self.keys.active, campaign_id)
+        pipe.execute()
+
+    @_translate
+    def meta(self, campaign_id: str) -> dict[str, str]:
+        """The campaign's meta hash, decoded; `CampaignNotFound` if there is none."""
+        raw = self.client.hgetall(self.campaign_keys(campaign_id).meta)
+        if not raw:
+            raise CampaignNotFound(f"no campaign {campaign_id!r}")
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    @_translate
+    def counts(self, campaign_id: str) -> dict[str, int]:
+        """Contacts per state (states with no contacts are left out)."""
+        raw = self.client.hgetall(self.campaign_keys(campaign_id).counts)
+        return {k.decode(): int(v) for k, v in raw.items() if int(v) != 0}
+
+    @_translate
+    def status(self, campaign_id: str) -> CampaignStatus:
+        value = self.client.hget(self.campaign_keys(campaign_id).meta, "status")
+        if value is None:
+            raise CampaignNotFound(f"no campaign {campaign_id!r}")
+        return CampaignStatus(value.decode())
+
+    @_translate
+    def set_status(
+        self,
+        campaign_id: str,
+        target: CampaignStatus,
+        allowed_from: Iterable[CampaignStatus],
+        extra: dict[str, Any] | None = None,
+    ) -> CampaignStatus:
+        """Atomically move to `target` if the status is one of `allowed_from`; return the old one."""
+        ck = self.campaign_keys(campaign_id)
+        args = [target.value, now_ms(), *(s.value for s in allowed_from)]
+        before = self._set_status(keys=[ck.meta], args=args)
+        if before is None:
+            raise CampaignNotFound(f"no campaign {campaign_id!r}")
+        previous = CampaignStatus(before.decode())
+        if extra and previous in set(allowed_from):
+            self.client.hset(ck.meta, mapping=extra)
+        return previous
+
+    @_translate
+    def set_meta(self, campaign_id: str, fields: dict[str, Any]) -> None:
+        self.client.hset(self.campaign_keys(campaign_id).meta, mapping=fields)
+
+    @_translate
+    def list_campaigns(self, limit: int = 100) -> list[str]:
+        """Campaign ids, newest first."""
+        return [v.decode() for v in self.client.zrevrange(self.keys.campaigns, 0, limit - 1)]
+
+    @_translate
+    def active_campaigns(self) -> list[str]:
+        return sorted(v.decode() for v in self.client.smembers(self.keys.active))
+
+    @_translate
+    def deactivate(self, campaign_id: str) -> None:
+        self.client.srem(self.keys.active, campaign_id)
+
+    @_translate
+    def add_event(self, campaign_id: str, event: dict[str, Any], keep: int = 100) -> None:
+        ck = self.campaign_keys(campaign_id)
+        pipe = self.client.pipeline()
+        pipe.lpush(ck.events, json.dumps({"at_ms": now_ms(), **event}))
+        pipe.ltrim(ck.events, 0, keep - 1)
+        pipe.execute()
+
+    # --- batches --------------------------------------------------------------------------------
+
+    @_translate
+    def batch_count(self, campaign_id: str) -> int:
+        return int(self.client.hget(self.campaign_keys(campaign_id).meta, "batches") or 0)
+
+    @_translate
+    def batch_status(self, campaign_id: str, batch_no: int) -> dict[str, str]:
+        raw = self.client.hgetall(self.campaign_keys(campaign_id).batch(batch_no))
+        return {k.decode(): v.decode() for k, v in raw.items()} or {"status": "pending"}
+
+    @_translate
+    def batch_phones(self, campaign_id: str, batch_no: int) -> list[str]:
+        ck = self.campaign_keys(campaign_id)
+        return [p.decode() for p in self.client.lrange(ck.batch_phones(batch_no), 0, -1)]
+
+    @_translate
+    def claim_batch(self, campaign_id: str, batch_no: int, lease_ms: int, token: str) -> Claim:
+        """`pending → sending` for the batch and its open contacts, re-checking the DNC list."""
+        ck = self.campaign_keys(campaign_id)
+        keys = [
+            ck.meta,
+            ck.counts,
+            ck.contacts,
+            ck.batch(batch_no),
+            ck.batch_phones(batch_no),
+            self.keys.dnc,
+        ]
+        out = [v.decode() for v in self._claim(keys=keys, args=[now_ms(), lease_ms, token])]
+        if out[0] == "claimed":
+            return Claim("claimed", tuple(out[1:]))
+        if out[0] == "sending":
+            return Claim("sending", lease_until_ms=int(out[1]))
+        return Claim(out[0])
+
+    @_translate
+    def mark_sent(
+        self,
+        campaign_id: str,
+        batch_no: int,
+        api_call_id: str,
+        phones: Sequence[str],
+        due_ms: int,
+    ) -> int:
+        """Record the api call the provider created for a batch and schedule its first poll."""
+        ck = self.campaign_keys(campaign_id)
+        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.calls, ck.poll]
+        args = [batch_no, api_call_id, due_ms, now_ms(), *phones]
+        return int(self._sent(keys=keys, args=args))
+
+    @_translate
+    def release_batch(
+        self, campaign_id: str, batch_no: int, token: str, phones: Sequence[str]
+    ) -> bool:
+        """Give a claimed batch back to `pending` (the request provably did not take effect)."""
+        ck = self.campaign_keys(campaign_id)
+        keys = [ck.counts, ck.contacts, ck.batch(batch_no)]
+        return bool(self._release(keys=keys, args=[token, *phones]))
+
+    @_translate
+    def finish_batch(
+        self, campaign_id: str, batch_no: int, state: str, reason: str, batch_status: str
+    ) -> tuple[int, bool]:
+        """End the batch's open contacts in `state`; returns (moved, campaign finished)."""
+        ck = self.campaign_keys(campaign_id)
+        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.batch_phones(batch_no)]
+        moved, finished = self._finish(
+            keys=keys, args=[state, reason[:500], now_ms(), batch_status]
+        )
+        return int(moved), bool(finished)
+
+    # --- polling --------------------------------------------------------------------------------
+
+    @_translate
+    def claim_due_calls(
+        self, campaign_id: str, lease_ms: int, limit: int
+    ) -> list[tuple[str, int]]:
+        """Due api call ids with how many times each has been polled, leased for `lease_ms`."""
+        ck = self.campaign_keys(campaign_id)
+        out = self._claim_due(keys=[ck.poll, ck.calls], args=[now_ms(), lease_ms, limit])
+        return [(out[i].decode(), int(out[i + 1])) for i in range(0, len(out), 2)]
+
+    @_translate
+    def reconcile(
+        self,
+        campaign_id: str,
+        api_call_id: str,
+        updates: Sequence[tuple[str, str, dict[str, Any]]],
+        next_due_ms: int | None,
+    ) -> ReconcileResult:
+        """Apply (phone, terminal state or '', details) for one api call; idempotent."""
+        ck = self.campaign_keys(campaign_id)
+        args: list[Any] = [api_call_id, now_ms(), "" if next_due_ms is None else next_due_ms]
+        for phone, state, detail in updates:
+            args += [phone, state, json.dumps(detail, separators=(",", ":"))]
+        changed, finished, strangers = self._reconcile(
+            keys=[ck.meta, ck.counts, ck.contacts, ck.poll], args=args
+        )
+        return ReconcileResult(int(changed), bool(finished), int(strangers))
+
+    @_translate
+    def reschedule_call(self, campaign_id: str, api_call_id: str, due_ms: int) -> None:
+        self.client.zadd(self.campaign_keys(campaign_id).poll, {api_call_id: due_ms}, xx=True)
+
+    @_translate
+    def phones_of_call(self, campaign_id: str, api_call_id: str) -> list[str]:
+        """The phones of the batch an api call was created for."""
+        batch_no = self.client.hget(self.campaign_keys(campaign_id).calls, api_call_id)
+        return [] if batch_no is None else self.batch_phones(campaign_id, int(batch_no))
+
+    @_translate
+    def next_poll_due_ms(self, campaign_id: str) -> int | None:
+        first = self.client.zrange(self.campaign_keys(campaign_id).poll, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    @_translate
+    def try_mark_tick(self, campaign_id: str, ttl_ms: int) -> bool:
+        """Take the right to schedule the campaign's next poll message (one at a time)."""
+        key = self.campaign_keys(campaign_id).tick
+        return bool(self.client.set(key, "1", nx=True, px=max(ttl_ms, 1)))
+
+    @_translate
+    def clear_tick(self, campaign_id: str) -> None:
+        self.client.delete(self.campaign_keys(campaign_id).tick)
+
+    # --- contacts -------------------------------------------------------------------------------
+
+    @_translate
+    def contact(self, campaign_id: str, phone: str) -> ContactRecord | None:
+        ck = self.campaign_keys(campaign_id)
+        raw, data = self.client.hmget(ck.contacts, phone)[0], self.client.hget(ck.data, phone)
+        if raw is None:
+            return None
+        return self._record(phone, raw, data)
+
+    @_translate
+    def iter_contacts(self, campaign_id: str, page: int = 1000) -> Iterator[ContactRecord]:
+        """Every contact of a campaign, streamed with HSCAN (order is Redis's)."""
+        ck = self.campaign_keys(campaign_id)
+        cursor = 0
+        while True:
+            cursor, chunk = self.client.hscan(ck.contacts, cursor, count=page)
+            if chunk:
+                phones = list(chunk)
+                datas = self.client.hmget(ck.data, phones)
+                for phone, data in zip(phones, datas, strict=True):
+                    yield self._record(phone.decode(), chunk[phone], data)
+            if cursor == 0:
+                return
+
+    @staticmethod
+    def _record(phone: str, raw: bytes, data: bytes | None) -> ContactRecord:
+        fields = json.loads(raw)
+        return ContactRecord(
+            phone=phone,
+            state=str(fields.pop("s")),
+            fields=fields,
+            data=json.loads(data) if data else {},
+        )
+
+    # --- do-not-call ----------------------------------------------------------------------------
+
+    @_translate
+    def dnc_add(self, phones: Iterable[str]) -> int:
+        added = 0
+        chunk: list[str] = []
+        for phone in phones:
+            chunk.append(phone)
+            if len(chunk) >= 5000:
+                added += int(self.client.sadd(self.keys.dnc, *chunk))
+                chunk = []
+        if chunk:
+            added += int(self.client.sadd(self.keys.dnc, *chunk))
+        return added
+
+    @_translate
+    def dnc_remove(self, phones: Sequence[str]) -> int:
+        return int(self.client.srem(self.keys.dnc, *phones)) if phones else 0
+
+    @_translate
+    def dnc_contains(self, phone: str) -> bool:
+        return bool(self.client.sismember(self.keys.dnc, phone))
+
+    @_translate
+    def dnc_iter(self) -> Iterator[str]:
+        for value in self.client.sscan_iter(self.keys.dnc, count=1000):
+            yield value.decode()
+
+    @_translate
+    def ping(self) -> bool:
+        return bool(self.client.ping())

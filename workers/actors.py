@@ -1,0 +1,55 @@
+"""The actors, declared on a given broker (not on import), so any process can build its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dramatiq
+
+from dispatcher.keys import ACTOR_POLL, ACTOR_SEND_BATCH
+from workers.batches import send_batch
+from workers.context import WorkerContext
+from workers.polling import poll_campaign
+
+__all__ = ["Actors", "declare_actors"]
+
+
+@dataclass(frozen=True)
+class Actors:
+    send_batch: dramatiq.Actor[..., None]
+    poll_campaign: dramatiq.Actor[..., None]
+
+
+def declare_actors(
+    broker: dramatiq.Broker, queue_name: str, context: Callable[[], WorkerContext]
+) -> Actors:
+    """Declare the dispatcher's actors on `broker`; `context` gives the process's WorkerContext."""
+
+    def _send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> None:
+        send_batch(context(), campaign_id, batch_no, attempt)
+
+    def _poll_campaign(campaign_id: str) -> None:
+        poll_campaign(context(), campaign_id)
+
+    # Failures the actors expect are handled inside them; what escapes is a bug or Redis being
+    # away, which dramatiq retries with backoff. Retrying is safe: every step re-reads state.
+    options = {"max_retries": 20, "min_backoff": 1000, "max_backoff": 60_000}
+    return Actors(
+        send_batch=dramatiq.Actor(
+            _send_batch,
+            broker=broker,
+            actor_name=ACTOR_SEND_BATCH,
+            queue_name=queue_name,
+            priority=0,
+            options=dict(options),
+        ),
+        poll_campaign=dramatiq.Actor(
+            _poll_campaign,
+            broker=broker,
+            actor_name=ACTOR_POLL,
+            queue_name=queue_name,
+            priority=0,
+            options=dict(options),
+        ),
+    )

@@ -1,0 +1,18 @@
+"""The module the `dramatiq` command loads: `dramatiq workers.app`.
+
+Settings come from the environment (`DISPATCHER_*`, optional `.env`), read once, here.
+"""
+
+from __future__ import annotations
+
+from dispatcher.errors import ConfigurationError
+from dispatcher.logs import configure_logging
+from dispatcher.settings import Settings
+from workers.setup import build_worker_app
+
+settings = Settings()
+configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets())
+if settings.redis_url is None:
+    raise ConfigurationError("DISPATCHER_REDIS_URL must be set for worker processes")
+app = build_worker_app(settings, settings.redis_url)
+broker = app.broker

@@ -1,0 +1,247 @@
+"""Sending one batch: the create request, at most once.
+
+The order of steps is what keeps a person from being dialled twice:
+
+1. read the campaign: hold (paused), wait (scheduled), drop (cancelled/finished);
+2. wait for the global pacing budget *before* claiming, so a worker that dies while waiting leaves
+   the batch `pending` (nothing was sent) rather than `sending` (which would be ambiguous);
+3. claim `pending → sending` atomically (re-checking the DNC list); a batch found `sending` belongs
+   to another worker until its lease runs out, and after that it is ambiguous;
+4. call create; record the api call id (`sent`) and schedule the first poll.
+
+The client's error tree decides what follows a failure: retry-safe errors give the batch back to
+`pending` and retry later; rejected ones end its contacts `failed`; ambiguous ones end them
+`unknown`, unless the operator opted in to dialling them again.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import structlog
+
+from dispatcher.effebot.errors import (
+    AmbiguousError,
+    EffebotError,
+    RateLimited,
+    RejectedError,
+    RetrySafeError,
+)
+from dispatcher.effebot.requests import CreateCallRequest, CreateFromTemplateRequest
+from dispatcher.errors import CampaignNotFound
+from dispatcher.keys import ACTOR_SEND_BATCH
+from dispatcher.lifecycle import CampaignStatus
+from dispatcher.logs import get_logger
+from dispatcher.outcomes import backoff_s
+from dispatcher.pacing import Limit
+from dispatcher.spec import CampaignSpec
+from dispatcher.state import now_ms
+from workers.context import WorkerContext
+from workers.polling import ensure_poll
+
+__all__ = ["batch_lease_s", "pacing_limits", "send_batch"]
+
+log = get_logger(__name__)
+
+
+def batch_lease_s(ctx: WorkerContext) -> float:
+    """How long a claimed batch belongs to its worker: longer than any create request can take."""
+    s = ctx.settings
+    if s.batch_lease_s > 0:
+        return s.batch_lease_s
+    return s.connect_timeout_s + s.write_timeout_s + s.read_timeout_s + s.pool_timeout_s + 15.0
+
+
+def pacing_limits(ctx: WorkerContext, campaign_id: str, spec: CampaignSpec, phones: int) -> list[Limit]:
+    """The provider's global requests/s, plus this campaign's dials/minute when it has one."""
+    limits = [Limit("provider", ctx.settings.provider_rate_per_s)]
+    if spec.dials_per_minute is not None:
+        limits.append(
+            Limit(
+                f"dials:{campaign_id}",
+                spec.dials_per_minute / 60.0,
+                burst=max(float(phones), 1.0),
+                cost=float(phones),
+            )
+        )
+    return limits
+
+
+def send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int = 0) -> None:
+    """The batch actor's body."""
+    structlog.contextvars.bind_contextvars(campaign_id=campaign_id, batch_no=batch_no)
+    try:
+        _send_batch(ctx, campaign_id, batch_no, attempt)
+    finally:
+        structlog.contextvars.unbind_contextvars("campaign_id", "batch_no", "api_call_id")
+
+
+def _again(ctx: WorkerContext, campaign_id: str, batch_no: int, delay_s: float, attempt: int) -> None:
+    # A new message rather than dramatiq's Retry: waiting is not failing, and must not use up the
+    # retries that protect against real errors (nor dead-letter a batch that never called the API).
+    ctx.send(ACTOR_SEND_BATCH, (campaign_id, batch_no, attempt), delay_s)
+
+
+def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int) -> None:
+    store = ctx.store
+    try:
+        meta = store.meta(campaign_id)
+    except CampaignNotFound:
+        log.warning("batch.no_campaign")
+        return
+    status = CampaignStatus(meta["status"])
+    spec = CampaignSpec.model_validate_json(meta["spec"])
+    if status in (CampaignStatus.PAUSED, CampaignStatus.DRAFT):
+        # Held, not dropped: resuming re-enqueues every batch still pending.
+        log.info("batch.held", status=status.value)
+        return
+    if status in (CampaignStatus.CANCELLED, CampaignStatus.FINISHED):
+        log.info("batch.dropped", status=status.value)
+        return
+    if status is CampaignStatus.SCHEDULED:
+        if spec.start_at is not None and spec.start_at.timestamp() * 1000 > now_ms():
+            _again(ctx, campaign_id, batch_no, spec.start_at.timestamp() - now_ms() / 1000, attempt)
+            return
+        store.set_status(campaign_id, CampaignStatus.RUNNING, [CampaignStatus.SCHEDULED])
+
+    batch = store.batch_status(campaign_id, batch_no)
+    if batch["status"] == "sending":
+        _check_lease(ctx, campaign_id, batch_no, int(batch.get("lease_until", "0")), attempt)
+        return
+    if batch["status"] != "pending":
+        log.debug("batch.already_done", batch_status=batch["status"])
+        return
+
+    phones = store.batch_phones(campaign_id, batch_no)
+    reservation = ctx.pacer.reserve(
+        pacing_limits(ctx, campaign_id, spec, len(phones)), ctx.settings.max_pacing_wait_s
+    )
+    if not reservation.granted:
+        log.debug("batch.paced", wait_s=round(reservation.wait_s, 3))
+        _again(ctx, campaign_id, batch_no, reservation.wait_s, attempt)
+        return
+    if reservation.wait_s > 0:
+        ctx.sleep(reservation.wait_s)
+
+    token = secrets.token_hex(8)
+    claim = store.claim_batch(campaign_id, batch_no, int(batch_lease_s(ctx) * 1000), token)
+    if claim.outcome == "sending":
+        _check_lease(ctx, campaign_id, batch_no, claim.lease_until_ms, attempt)
+        return
+    if claim.outcome == "empty":
+        log.info("batch.nothing_to_dial")
+        return
+    if claim.outcome != "claimed":
+        log.debug("batch.already_done", batch_status=claim.outcome)
+        return
+    _create(ctx, campaign_id, batch_no, spec, list(claim.phones), token, attempt)
+
+
+def _create(
+    ctx: WorkerContext,
+    campaign_id: str,
+    batch_no: int,
+    spec: CampaignSpec,
+    phones: list[str],
+    token: str,
+    attempt: int,
+) -> None:
+    store = ctx.store
+    request: CreateCallRequest | CreateFromTemplateRequest
+    try:
+        if spec.call is not None:
+            request = spec.call.to_request(phones, webhook_url=ctx.extra.get("webhook_url"))
+        else:
+            assert spec.template is not None  # the spec validator guarantees one of them
+            request = spec.template.to_request(phones)
+    except ValueError as exc:
+        # Validated at submit time, so this is a bug or a spec edited in Redis: nothing was sent.
+        store.finish_batch(campaign_id, batch_no, "failed", f"invalid request: {exc}", "failed")
+        log.error("batch.invalid_request", error=str(exc))
+        return
+    try:
+        if isinstance(request, CreateCallRequest):
+            response = ctx.client.create(request)
+        else:
+            response = ctx.client.create_from_template(request)
+    except RetrySafeError as exc:
+        store.release_batch(campaign_id, batch_no, token, phones)
+        if attempt + 1 >= ctx.settings.retry_safe_max_attempts:
+            store.finish_batch(
+                campaign_id, batch_no, "failed", f"gave up after {attempt + 1} tries: {exc}", "failed"
+            )
+            log.error("batch.gave_up", error=str(exc), attempts=attempt + 1)
+            return
+        delay = exc.retry_after_s if isinstance(exc, RateLimited) and exc.retry_after_s else None
+        delay = delay if delay is not None else backoff_s(attempt, 1.0, 60.0)
+        log.info("batch.retry_later", error=type(exc).__name__, delay_s=round(delay, 3))
+        _again(ctx, campaign_id, batch_no, delay, attempt + 1)
+        return
+    except RejectedError as exc:
+        _, finished = store.finish_batch(campaign_id, batch_no, "failed", str(exc), "rejected")
+        log.warning("batch.rejected", error=str(exc), fields=getattr(exc, "fields", None))
+        _after_terminal(ctx, campaign_id, finished)
+        return
+    except AmbiguousError as exc:
+        _ambiguous(ctx, campaign_id, batch_no, str(exc), token, phones, attempt)
+        return
+    except EffebotError as exc:  # pragma: no cover - every error is in one of the three subtrees
+        _ambiguous(ctx, campaign_id, batch_no, str(exc), token, phones, attempt)
+        return
+
+    api_call_id = str(response.id)
+    structlog.contextvars.bind_contextvars(api_call_id=api_call_id)
+    due = now_ms() + int(ctx.settings.poll_first_delay_s * 1000)
+    store.mark_sent(campaign_id, batch_no, api_call_id, phones, due)
+    log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
+    ensure_poll(ctx, campaign_id, due)
+
+
+def _ambiguous(
+    ctx: WorkerContext,
+    campaign_id: str,
+    batch_no: int,
+    reason: str,
+    token: str,
+    phones: list[str],
+    attempt: int,
+) -> None:
+    store = ctx.store
+    if ctx.settings.redial_unknown:
+        store.release_batch(campaign_id, batch_no, token, phones)
+        log.warning("batch.ambiguous_redial", error=reason)
+        _again(ctx, campaign_id, batch_no, backoff_s(attempt, 5.0, 300.0), attempt + 1)
+        return
+    _, finished = store.finish_batch(
+        campaign_id, batch_no, "unknown", f"may or may not have been created: {reason}", "unknown"
+    )
+    store.add_event(campaign_id, {"kind": "ambiguous", "batch_no": batch_no, "error": reason})
+    log.error("batch.ambiguous", error=reason, phones=len(phones))
+    _after_terminal(ctx, campaign_id, finished)
+
+
+def _check_lease(
+    ctx: WorkerContext, campaign_id: str, batch_no: int, lease_until_ms: int, attempt: int
+) -> None:
+    remaining_s = (lease_until_ms - now_ms()) / 1000
+    if remaining_s > 0:
+        # Another worker is (or was until recently) sending it: look again when its lease ends.
+        _again(ctx, campaign_id, batch_no, remaining_s + 1.0, attempt)
+        return
+    # The worker that claimed it stopped while its create request was in flight: the provider may
+    # or may not have created the calls. Never guess: the contacts end `unknown`.
+    _, finished = ctx.store.finish_batch(
+        campaign_id,
+        batch_no,
+        "unknown",
+        "the worker sending this batch stopped mid-request; it may or may not have been created",
+        "unknown",
+    )
+    ctx.store.add_event(campaign_id, {"kind": "lease_expired", "batch_no": batch_no})
+    log.error("batch.lease_expired")
+    _after_terminal(ctx, campaign_id, finished)
+
+
+def _after_terminal(ctx: WorkerContext, campaign_id: str, finished: bool) -> None:
+    if finished:
+        log.info("campaign.finished")

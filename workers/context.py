@@ -1,0 +1,94 @@
+"""What a worker process shares between its threads: settings, state, provider client, pacer.
+
+Built once per process by `ProcessResources` (a dramatiq middleware): the httpx client is opened
+in `after_worker_boot` and closed in `before_worker_shutdown`, so every actor of the process uses
+one connection pool and nothing is opened at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+import httpx
+from dramatiq.middleware import Middleware
+
+from dispatcher.effebot.client import EffebotClient
+from dispatcher.effebot.transport import make_http_client
+from dispatcher.errors import ConfigurationError
+from dispatcher.logs import get_logger
+from dispatcher.pacing import GlobalPacer
+from dispatcher.queue import send
+from dispatcher.settings import Settings
+from dispatcher.state import StateStore
+
+__all__ = ["ProcessResources", "WorkerContext"]
+
+log = get_logger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """Everything an actor needs, built once per process."""
+
+    settings: Settings
+    store: StateStore
+    client: EffebotClient
+    pacer: GlobalPacer
+    broker: dramatiq.Broker
+    sleep: Callable[[float], None] = time.sleep
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def send(self, actor_name: str, args: tuple[Any, ...], delay_s: float | None = None) -> None:
+        """Enqueue a message for one of our actors (ids only)."""
+        delay_ms = None if delay_s is None or delay_s <= 0 else int(delay_s * 1000)
+        send(self.broker, self.settings.queue_name, actor_name, args, delay_ms)
+
+
+class ProcessResources(Middleware):
+    """Opens the process's httpx client and state connection at boot, closes them at shutdown."""
+
+    def __init__(self, settings: Settings, store: StateStore) -> None:
+        self.settings = settings
+        self.store = store
+        self._lock = threading.Lock()
+        self._http: httpx.Client | None = None
+        self._context: WorkerContext | None = None
+        self._broker: dramatiq.Broker | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._broker = broker
+        self.context()
+        log.info("worker.booted", queue=self.settings.queue_name, threads=worker.worker_threads)
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+            self._http = None
+            self._context = None
+        log.info("worker.shutdown")
+
+    def context(self) -> WorkerContext:
+        """The process's context, built on first use."""
+        with self._lock:
+            if self._context is None:
+                if self._broker is None:
+                    raise ConfigurationError("the worker context is used before the worker booted")
+                if self.settings.effebot_api_key is None:
+                    raise ConfigurationError(
+                        "DISPATCHER_EFFEBOT_API_KEY is not set: workers cannot call the provider"
+                    )
+                self._http = make_http_client(self.settings)
+                self._context = WorkerContext(
+                    settings=self.settings,
+                    store=self.store,
+                    client=EffebotClient.from_settings(self.settings, self._http),
+                    pacer=GlobalPacer(self.store.client, self.settings.key_prefix),
+                    broker=self._broker,
+                )
+            return self._context

@@ -1,0 +1,114 @@
+"""The poller: a per-campaign sorted set of api call ids, due times as scores, is the truth.
+
+One poll message per campaign is scheduled at a time (a marker key with a TTL says one is); a poll
+claims the due ids with a lease (their score moves to now + lease, so a poller that dies only delays
+them), fetches details with `apiCalls/get` many ids per request, reconciles, and reschedules the
+calls that are not final with backoff. The worker watchdog re-arms a campaign whose marker expired
+(a lost message), so an id is never forgotten, and provider load stays bounded by the pacer.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from dispatcher.effebot.errors import EffebotError
+from dispatcher.keys import ACTOR_POLL
+from dispatcher.logs import get_logger
+from dispatcher.outcomes import backoff_s
+from dispatcher.pacing import Limit
+from dispatcher.reconcile import reconcile_call
+from dispatcher.state import now_ms
+from workers.context import WorkerContext
+
+__all__ = ["ensure_poll", "poll_campaign"]
+
+log = get_logger(__name__)
+
+#: Requests one poll message may make before handing over to the next message.
+MAX_CHUNKS_PER_POLL = 20
+#: A call the provider does not return this many polls in a row ends `unknown`.
+MAX_MISSING_POLLS = 30
+#: Grace added to a poll marker's TTL beyond the message's delay.
+MARKER_GRACE_MS = 30_000
+
+
+def ensure_poll(ctx: WorkerContext, campaign_id: str, due_ms: int) -> bool:
+    """Schedule the campaign's poll message for `due_ms` unless one is already scheduled."""
+    delay_ms = max(due_ms - now_ms(), 0)
+    delay_ms = min(delay_ms, int(ctx.settings.poll_tick_max_s * 1000))
+    if not ctx.store.try_mark_tick(campaign_id, delay_ms + MARKER_GRACE_MS):
+        return False
+    ctx.send(ACTOR_POLL, (campaign_id,), delay_ms / 1000)
+    return True
+
+
+def poll_campaign(ctx: WorkerContext, campaign_id: str) -> None:
+    """The poll actor's body."""
+    structlog.contextvars.bind_contextvars(campaign_id=campaign_id)
+    try:
+        _poll(ctx, campaign_id)
+    finally:
+        structlog.contextvars.unbind_contextvars("campaign_id")
+
+
+def _poll(ctx: WorkerContext, campaign_id: str) -> None:
+    store, settings = ctx.store, ctx.settings
+    store.clear_tick(campaign_id)
+    lease_ms = int(settings.poll_lease_s * 1000)
+    for _ in range(MAX_CHUNKS_PER_POLL):
+        reservation = ctx.pacer.reserve(
+            [Limit("provider", settings.provider_rate_per_s)], settings.max_pacing_wait_s
+        )
+        if not reservation.granted:
+            ensure_poll(ctx, campaign_id, now_ms() + int(reservation.wait_s * 1000))
+            return
+        if reservation.wait_s > 0:
+            ctx.sleep(reservation.wait_s)
+        due = store.claim_due_calls(campaign_id, lease_ms, settings.get_chunk_size)
+        if not due:
+            break
+        _poll_chunk(ctx, campaign_id, due)
+        if len(due) < settings.get_chunk_size:
+            break
+    next_due = store.next_poll_due_ms(campaign_id)
+    if next_due is not None:
+        ensure_poll(ctx, campaign_id, next_due)
+    elif store.status(campaign_id).value in ("finished", "cancelled"):
+        store.deactivate(campaign_id)
+
+
+def _next_due(ctx: WorkerContext, polls: int) -> int:
+    s = ctx.settings
+    return now_ms() + int(backoff_s(polls, s.poll_first_delay_s, s.poll_max_interval_s) * 1000)
+
+
+def _poll_chunk(ctx: WorkerContext, campaign_id: str, due: list[tuple[str, int]]) -> None:
+    store = ctx.store
+    ids = [int(call_id) for call_id, _ in due]
+    try:
+        details = ctx.client.get_calls(ids)
+    except EffebotError as exc:
+        # Reading is idempotent: whatever the error, ask again a little later.
+        log.warning("poll.failed", error=str(exc), ids=len(ids))
+        for call_id, polls in due:
+            store.reschedule_call(campaign_id, call_id, _next_due(ctx, min(polls, 3)))
+        return
+    found = {str(d.id): d for d in details if d.id is not None}
+    for call_id, polls in due:
+        detail = found.get(call_id)
+        if detail is None:
+            if polls >= MAX_MISSING_POLLS:
+                _give_up(ctx, campaign_id, call_id)
+            else:
+                store.reschedule_call(campaign_id, call_id, _next_due(ctx, polls))
+            continue
+        reconcile_call(
+            store, campaign_id, detail, next_due_ms=_next_due(ctx, polls), source="poll"
+        )
+
+
+def _give_up(ctx: WorkerContext, campaign_id: str, call_id: str) -> None:
+    log.error("poll.call_missing", api_call_id=call_id, polls=MAX_MISSING_POLLS)
+    phones = ctx.store.phones_of_call(campaign_id, call_id)
+    reason = {"r": f"the provider returned no details for api call {call_id}"}
+    ctx.store.reconcile(campaign_id, call_id, [(p, "unknown", reason) for p in phones], None)

@@ -1,0 +1,47 @@
+"""Building a worker process: settings → logging → state → broker with middleware → actors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+
+from dispatcher.queue import make_broker
+from dispatcher.settings import Settings
+from dispatcher.state import StateStore
+from workers.actors import Actors, declare_actors
+from workers.context import ProcessResources
+from workers.watchdog import Watchdog
+
+__all__ = ["WorkerApp", "build_worker_app"]
+
+
+@dataclass(frozen=True)
+class WorkerApp:
+    broker: RedisBroker
+    actors: Actors
+    resources: ProcessResources
+    store: StateStore
+
+
+def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
+    """A broker with the dispatcher's middleware and actors declared on it."""
+    store = StateStore.connect(redis_url, settings.key_prefix)
+    resources = ProcessResources(settings, store)
+    middleware = [
+        AgeLimit(),
+        # An actor run longer than this is stuck (a create is bounded by the client's timeouts).
+        TimeLimit(time_limit=600_000),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(),
+        resources,
+        Watchdog(resources.context, settings.watchdog_interval_s),
+    ]
+    broker = make_broker(settings, store.client, middleware=middleware)
+    actors = declare_actors(broker, settings.queue_name, resources.context)
+    dramatiq.set_broker(broker)
+    return WorkerApp(broker=broker, actors=actors, resources=resources, store=store)
