@@ -384,3 +384,8 @@ def test_a_request_survives_the_round_trip_through_wire_json(request: CreateCall
 def test_a_replan_item_survives_the_round_trip(call_id: int, moment: datetime) -> None:
     item = ReplanItem(id=call_id, replanned_at=moment)
     assert ReplanItem.model_validate_json(json.dumps(item.to_wire())) == item
+
+
+def test_errors_name_the_field_as_the_input_spelled_it() -> None:
+    assert errors_of(Ivr, smsText="x" * 71)[0][0] == "smsText"
+    assert errors_of(Ivr, sms_text="x" * 71)[0][0] == "sms_text"
