@@ -159,9 +159,9 @@ class WebhookScheduler:
             if call is None:
                 return  # the api call was removed after its change was queued
             now = self._clock.now()
+            call.webhook_try = item.attempt
             payload = self._state.details(call, now)
             final = call.final(now)
-            call.webhook_try = item.attempt
         self._stats.webhooks["sent"] += 1
         status_code: int | None = None
         try:
