@@ -1,4 +1,4 @@
-"""Each injected fault behaves as specified: what is applied, what the client sees, what is logged."""
+"""Each injected fault behaves as specified: what is applied, what the client sees, the log."""
 
 from __future__ import annotations
 
