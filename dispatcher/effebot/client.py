@@ -9,11 +9,12 @@ back; it is never in a URL, a log line, an error message or a repr.
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import SecretStr, ValidationError
@@ -39,13 +40,15 @@ from dispatcher.effebot.responses import (
     CreateCallResponse,
     Language,
     Phone,
-    ProviderModel,
     RecordInfo,
     RemovedRecord,
     RemoveResult,
     Template,
     UpdateResult,
     UserInfo,
+    parse_envelope,
+    parse_identified,
+    parse_identified_list,
     parse_list,
     parse_object,
 )
@@ -58,7 +61,8 @@ __all__ = ["MAX_RESPONSE_BYTES", "EffebotClient"]
 log = get_logger(__name__)
 
 T = TypeVar("T")
-M = TypeVar("M", bound=ProviderModel)
+#: How a successful request is logged (reads are frequent: DEBUG; changes: INFO).
+SuccessLevel = Literal["debug", "info"]
 
 #: Answers bigger than this are not read to the end: no endpoint has a reason to send 10 MB.
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -78,7 +82,7 @@ class _Exchange:
     params: list[tuple[str, int]] | None = None
     phone_count: int | None = None
     log_fields: dict[str, Any] = field(default_factory=dict)
-    success_level: str = "info"
+    success_level: SuccessLevel = "info"
 
 
 class EffebotClient:
@@ -138,12 +142,6 @@ class EffebotClient:
         return self._create(self._template_create_path, request.to_wire(), request.phone_count)
 
     def _create(self, path: str, body: dict[str, Any], phone_count: int) -> CreateCallResponse:
-        def parse(payload: Any) -> CreateCallResponse:
-            answer = parse_object(CreateCallResponse, payload)
-            if answer.id is None:
-                raise ValueError("the answer has no usable api call id")
-            return answer
-
         return self._request(
             _Exchange(
                 path=path,
@@ -151,7 +149,7 @@ class EffebotClient:
                 phone_count=phone_count,
                 log_fields={"phone_count": phone_count},
             ),
-            parse,
+            lambda payload: parse_identified(CreateCallResponse, payload),
             lambda answer: {"api_call_id": answer.id},
         )
 
@@ -173,7 +171,7 @@ class EffebotClient:
                     log_fields={"api_call_ids": chunk},
                     success_level="debug",
                 ),
-                _parse_details,
+                lambda payload: parse_identified_list(CallDetails, payload),
                 lambda items: {"found": len(items)},
             )
             details.extend(found)
@@ -192,7 +190,7 @@ class EffebotClient:
                 json={"callList": call_list},
                 log_fields={"api_call_ids": [item.id for item in items]},
             ),
-            lambda payload: _parse_envelope(UpdateResult, payload),
+            lambda payload: parse_envelope(UpdateResult, payload),
             lambda result: {"updated": len(result.call_id_list)},
         )
 
@@ -203,7 +201,7 @@ class EffebotClient:
             _Exchange(
                 path="apiCalls/remove", json={"id": checked}, log_fields={"api_call_ids": [checked]}
             ),
-            lambda payload: _parse_envelope(RemoveResult, payload),
+            lambda payload: parse_envelope(RemoveResult, payload),
         )
 
     def remove_many(self, ids: Sequence[int]) -> RemoveResult:
@@ -215,7 +213,7 @@ class EffebotClient:
                 json={"idList": checked},
                 log_fields={"api_call_ids": checked},
             ),
-            lambda payload: _parse_envelope(RemoveResult, payload),
+            lambda payload: parse_envelope(RemoveResult, payload),
             lambda result: {"removed": len(result.call_id_list)},
         )
 
@@ -231,7 +229,7 @@ class EffebotClient:
                 json={"name": name, "source": "text", "text": text},
                 log_fields={"source": "text"},
             ),
-            _record_info,
+            lambda payload: parse_identified(RecordInfo, payload),
             lambda record: {"record_id": record.id},
         )
 
@@ -243,10 +241,10 @@ class EffebotClient:
             _Exchange(
                 path="apiCalls/createRecord",
                 form={"name": name, "source": "file"},
-                files={"file": (filename, content, "application/octet-stream")},
+                files={"file": (filename, content, _content_type(filename))},
                 log_fields={"source": "file", "size_bytes": len(content)},
             ),
-            _record_info,
+            lambda payload: parse_identified(RecordInfo, payload),
             lambda record: {"record_id": record.id},
         )
 
@@ -298,7 +296,7 @@ class EffebotClient:
             _Exchange(
                 path="apiVerificationPhones/confirmPhone", json={"phone": phone, "pin": pin_text}
             ),
-            lambda payload: _parse_envelope(Acknowledgement, payload),
+            lambda payload: parse_envelope(Acknowledgement, payload),
         )
 
     def list_templates(self, only_moderated: bool | None = None) -> list[Template]:
@@ -447,25 +445,9 @@ def _ids(ids: Sequence[int], what: str, *, allow_empty: bool = False) -> list[in
     return checked
 
 
-def _parse_details(payload: Any) -> list[CallDetails]:
-    details = parse_list(CallDetails, payload)
-    if any(item.id is None for item in details):
-        raise ValueError("an api call without a usable id")
-    return details
-
-
-def _record_info(payload: Any) -> RecordInfo:
-    record = parse_object(RecordInfo, payload)
-    if record.id is None:
-        raise ValueError("the answer has no usable record id")
-    return record
-
-
-def _parse_envelope(model: type[M], payload: Any) -> M:
-    """A `{"status", "data"}` answer parsed whole (its ids sit inside `data`)."""
-    if not isinstance(payload, dict):
-        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
-    return model.model_validate(payload)
+def _content_type(filename: str) -> str:
+    guessed, _ = mimetypes.guess_type(filename)
+    return guessed or "application/octet-stream"
 
 
 def _describe(exc: Exception) -> str:

@@ -47,6 +47,9 @@ __all__ = [
     "Template",
     "UpdateResult",
     "UserInfo",
+    "parse_envelope",
+    "parse_identified",
+    "parse_identified_list",
     "parse_list",
     "parse_object",
     "unwrap_data",
@@ -277,3 +280,26 @@ def parse_list(model: type[M], payload: Any) -> list[M]:
             raise ValueError(f"expected JSON objects in the array, got {type(item).__name__}")
         items.append(model.model_validate(item))
     return items
+
+
+def parse_identified(model: type[M], payload: Any) -> M:
+    """`parse_object`, refusing an answer without a usable `id`: the caller cannot do without it."""
+    item = parse_object(model, payload)
+    if getattr(item, "id", None) is None:
+        raise ValueError(f"{model.__name__} without a usable id")
+    return item
+
+
+def parse_identified_list(model: type[M], payload: Any) -> list[M]:
+    """`parse_list`, refusing items without a usable `id` (nothing could be matched to them)."""
+    items = parse_list(model, payload)
+    if any(getattr(item, "id", None) is None for item in items):
+        raise ValueError(f"{model.__name__} without a usable id")
+    return items
+
+
+def parse_envelope(model: type[M], payload: Any) -> M:
+    """A `{"status", "data"}` answer parsed whole (its ids sit inside `data`)."""
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
+    return model.model_validate(payload)

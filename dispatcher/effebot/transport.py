@@ -11,7 +11,9 @@ import httpx
 
 from dispatcher.settings import Settings
 
-__all__ = ["make_http_client"]
+__all__ = ["KEEPALIVE_EXPIRY_S", "make_http_client"]
+
+KEEPALIVE_EXPIRY_S = 4.0
 
 
 def make_http_client(settings: Settings) -> httpx.Client:
@@ -25,6 +27,10 @@ def make_http_client(settings: Settings) -> httpx.Client:
     limits = httpx.Limits(
         max_connections=settings.max_connections,
         max_keepalive_connections=settings.max_connections,
+        # Drop idle connections before a server with a 5 s keep-alive (uvicorn's default) closes
+        # them: reusing one the server is closing looks like a dropped connection, an ambiguous
+        # failure that would mark a create `unknown` for no reason.
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
     )
     return httpx.Client(
         timeout=timeout,

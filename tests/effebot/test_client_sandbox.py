@@ -76,10 +76,8 @@ def requests_to(sandbox: Any, endpoint: str) -> int:
 
 def far_future(sandbox: Any) -> datetime:
     """A time the sped-up sandbox clock will not reach during the test."""
-    sim_now = sandbox.stats()["sim_now"]
-    now = datetime.fromtimestamp(float(sim_now), UTC) if not isinstance(sim_now, str) else None
-    base = now if now is not None else datetime.fromisoformat(sim_now)
-    return base + timedelta(days=365)
+    sim_now_s = float(sandbox.stats()["sim_now"])
+    return datetime.fromtimestamp(sim_now_s, UTC) + timedelta(days=365)
 
 
 # --- every endpoint round-trips ---------------------------------------------------------------
