@@ -87,7 +87,10 @@ def cli(ctx: click.Context) -> None:
 @click.option("--dials-per-minute", type=float, help="Override the campaign's pace.")
 @click.option("--start-at", help="Override the start time (ISO 8601 with a time zone).")
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Contacts format (default: by extension)."
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    help="Contacts format (default: by extension).",
 )
 @click.option("--strict", is_flag=True, help="Refuse the whole submission if any row is rejected.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -315,16 +318,34 @@ def dnc_import(ctx: click.Context, contacts_file: Path, fmt: str | None) -> None
 
 
 @cli.command()
-@click.option("--contacts", "contacts_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Contacts to use instead of the shipped sample.")
-@click.option("--spec", "spec_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Spec to use instead of the shipped sample.")
+@click.option(
+    "--contacts",
+    "contacts_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Contacts to use instead of the shipped sample.",
+)
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Spec to use instead of the shipped sample.",
+)
 @click.option("--threads", default=8, show_default=True, help="In-process worker threads.")
 @click.option("--speedup", default=300.0, show_default=True, help="Sandbox clock speed-up.")
-@click.option("--timeout", "timeout_s", default=120.0, show_default=True,
-              help="Give up waiting after this many seconds.")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
-              show_default=True, help="Where the exported results go.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=120.0,
+    show_default=True,
+    help="Give up waiting after this many seconds.",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Where the exported results go.",
+)
 @click.pass_context
 def demo(
     ctx: click.Context,

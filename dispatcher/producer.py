@@ -123,7 +123,9 @@ def submit_campaign(
         if strict and report.rejected:
             report.refused_because = f"{report.rejected} row(s) rejected and --strict is set"
         elif report.accepted == 0:
-            report.refused_because = "no contact to dial (every row was rejected, a duplicate or blocked)"
+            report.refused_because = (
+                "no contact to dial (every row was rejected, a duplicate or blocked)"
+            )
     except BaseException:
         store.delete_campaign(campaign_id)
         raise
@@ -153,7 +155,9 @@ def submit_campaign(
             "submitted_at": now_ms(),
         },
     )
-    delay_ms = int((spec.start_at - moment).total_seconds() * 1000) if later and spec.start_at else None
+    delay_ms = (
+        int((spec.start_at - moment).total_seconds() * 1000) if later and spec.start_at else None
+    )
     for batch_no in range(1, report.batches + 1):
         enqueue(ACTOR_SEND_BATCH, (campaign_id, batch_no), delay_ms)
     store.set_meta(campaign_id, {"enqueued": report.batches})

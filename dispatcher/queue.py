@@ -28,7 +28,7 @@ def make_broker(
     kwargs: dict[str, Any] = {}
     if middleware is not None:
         kwargs["middleware"] = middleware
-    broker = RedisBroker(
+    broker = RedisBroker(  # type: ignore[no-untyped-call] # dramatiq's __init__ is untyped
         client=client,
         namespace=Keys(settings.key_prefix).dramatiq_namespace,
         heartbeat_timeout=settings.broker_heartbeat_timeout_ms,

@@ -54,7 +54,7 @@ def _detail(call: PhoneCall) -> dict[str, Any]:
 
 
 def plan_updates(details: CallDetails) -> tuple[list[CallUpdate], bool]:
-    """Pure: the per-contact updates of one api call, and whether every one of its calls is final."""
+    """Pure: the per-contact updates of one api call, and whether all its calls are final."""
     updates: list[CallUpdate] = []
     all_final = bool(details.calls)
     for call in details.calls:

@@ -32,10 +32,9 @@ TERMINAL_STATES = (
 )
 
 # Shared Lua helpers, prepended to the scripts that need them.
-_PRELUDE = (
-    """
+_PRELUDE = """
 local TERMINAL = {}
-for _, s in ipairs({%s}) do TERMINAL[s] = true end
+for _, s in ipairs({__TERMINAL__}) do TERMINAL[s] = true end
 
 local function move(counts, from, to)
   if from == to then return end
@@ -55,9 +54,7 @@ local function maybe_finish(meta, counts, now_ms)
   redis.call('HSET', meta, 'status', 'finished', 'finished_at', now_ms)
   return 1
 end
-"""
-    % ", ".join(f"'{s}'" for s in TERMINAL_STATES)
-)
+""".replace("__TERMINAL__", ", ".join(f"'{s}'" for s in TERMINAL_STATES))
 
 # KEYS: meta, contacts, data, counts, dnc
 # ARGV: batch key base, batch size, then pairs of (phone, data JSON or '')
@@ -143,7 +140,8 @@ return claimed
 # KEYS: meta, counts, contacts, batch, calls, poll
 # ARGV: batch number, api call id, due_ms, now_ms, then the phones sent
 MARK_SENT = """
-local meta, counts, contacts, batch, calls, poll = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local meta, counts, contacts, batch = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local calls, poll = KEYS[5], KEYS[6]
 local bn, call_id, due, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 redis.call('HSET', batch, 'status', 'sent', 'api_call_id', call_id, 'sent_at', now)
 redis.call('HDEL', batch, 'lease_until', 'token')

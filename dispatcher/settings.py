@@ -58,7 +58,10 @@ class Settings(BaseSettings):
         60_000, ge=1000, description="A worker silent this long is dead; its messages are requeued."
     )
     broker_maintenance_chance: int = Field(
-        1000, ge=0, le=1_000_000, description="Per million broker commands: run dead-worker cleanup."
+        1000,
+        ge=0,
+        le=1_000_000,
+        description="Per million broker commands: run dead-worker cleanup.",
     )
     worker_threads: int = Field(8, ge=1, description="Threads per worker process.")
     batch_lease_s: float = Field(
@@ -76,6 +79,15 @@ class Settings(BaseSettings):
     # --- pacing and safety ----------------------------------------------------------------------
     provider_rate_per_s: float = Field(
         10.0, gt=0, description="Requests per second to the provider, shared by every process."
+    )
+    pacing_jitter_allowance_s: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description=(
+            "Arrival jitter the pace allows for: starts are spaced so that requests arriving up "
+            "to this late or early still never exceed provider_rate_per_s in any second."
+        ),
     )
     max_pacing_wait_s: float = Field(
         5.0, ge=0, description="Longer waits re-enqueue the message with a delay instead."

@@ -37,6 +37,10 @@ return out
 """
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def now_ms() -> int:
     """Wall-clock milliseconds: the unit every timestamp in Redis is kept in."""
     return int(time.time() * 1000)
@@ -145,7 +149,8 @@ class StateStore:
         """Mark a draft submitted (its batches are about to be enqueued) and make it active."""
         ck = self.campaign_keys(campaign_id)
         pipe = self.client.pipeline()
-        pipe.hset(ck.meta, mapping={**fields, "status": status.value, "submitted": 1})
+        mapping: dict[Any, Any] = {**fields, "status": status.value, "submitted": 1}
+        pipe.hset(ck.meta, mapping=mapping)
         pipe.sadd(self.keys.active, campaign_id)
         pipe.execute()
 
@@ -170,20 +175,20 @@ class StateStore:
         raw = self.client.hgetall(self.campaign_keys(campaign_id).meta)
         if not raw:
             raise CampaignNotFound(f"no campaign {campaign_id!r}")
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {_text(k): _text(v) for k, v in raw.items()}
 
     @_translate
     def counts(self, campaign_id: str) -> dict[str, int]:
         """Contacts per state (states with no contacts are left out)."""
         raw = self.client.hgetall(self.campaign_keys(campaign_id).counts)
-        return {k.decode(): int(v) for k, v in raw.items() if int(v) != 0}
+        return {_text(k): int(v) for k, v in raw.items() if int(v) != 0}
 
     @_translate
     def status(self, campaign_id: str) -> CampaignStatus:
         value = self.client.hget(self.campaign_keys(campaign_id).meta, "status")
         if value is None:
             raise CampaignNotFound(f"no campaign {campaign_id!r}")
-        return CampaignStatus(value.decode())
+        return CampaignStatus(_text(value))
 
     @_translate
     def set_status(
@@ -193,29 +198,30 @@ class StateStore:
         allowed_from: Iterable[CampaignStatus],
         extra: dict[str, Any] | None = None,
     ) -> CampaignStatus:
-        """Atomically move to `target` if the status is one of `allowed_from`; return the old one."""
+        """Move to `target` if the status is one of `allowed_from` (atomically); the old status."""
         ck = self.campaign_keys(campaign_id)
         args = [target.value, now_ms(), *(s.value for s in allowed_from)]
         before = self._set_status(keys=[ck.meta], args=args)
         if before is None:
             raise CampaignNotFound(f"no campaign {campaign_id!r}")
-        previous = CampaignStatus(before.decode())
+        previous = CampaignStatus(_text(before))
         if extra and previous in set(allowed_from):
-            self.client.hset(ck.meta, mapping=extra)
+            self.client.hset(ck.meta, mapping=dict[Any, Any](extra))
         return previous
 
     @_translate
     def set_meta(self, campaign_id: str, fields: dict[str, Any]) -> None:
-        self.client.hset(self.campaign_keys(campaign_id).meta, mapping=fields)
+        self.client.hset(self.campaign_keys(campaign_id).meta, mapping=dict[Any, Any](fields))
 
     @_translate
     def list_campaigns(self, limit: int = 100) -> list[str]:
         """Campaign ids, newest first."""
-        return [v.decode() for v in self.client.zrevrange(self.keys.campaigns, 0, limit - 1)]
+        ids: list[Any] = list(self.client.zrevrange(self.keys.campaigns, 0, limit - 1))
+        return [_text(v) for v in ids]
 
     @_translate
     def active_campaigns(self) -> list[str]:
-        return sorted(v.decode() for v in self.client.smembers(self.keys.active))
+        return sorted(_text(v) for v in self.client.smembers(self.keys.active))
 
     @_translate
     def deactivate(self, campaign_id: str) -> None:
@@ -238,12 +244,12 @@ class StateStore:
     @_translate
     def batch_status(self, campaign_id: str, batch_no: int) -> dict[str, str]:
         raw = self.client.hgetall(self.campaign_keys(campaign_id).batch(batch_no))
-        return {k.decode(): v.decode() for k, v in raw.items()} or {"status": "pending"}
+        return {_text(k): _text(v) for k, v in raw.items()} or {"status": "pending"}
 
     @_translate
     def batch_phones(self, campaign_id: str, batch_no: int) -> list[str]:
         ck = self.campaign_keys(campaign_id)
-        return [p.decode() for p in self.client.lrange(ck.batch_phones(batch_no), 0, -1)]
+        return [_text(p) for p in self.client.lrange(ck.batch_phones(batch_no), 0, -1)]
 
     @_translate
     def claim_batch(self, campaign_id: str, batch_no: int, lease_ms: int, token: str) -> Claim:
@@ -257,7 +263,7 @@ class StateStore:
             ck.batch_phones(batch_no),
             self.keys.dnc,
         ]
-        out = [v.decode() for v in self._claim(keys=keys, args=[now_ms(), lease_ms, token])]
+        out = [_text(v) for v in self._claim(keys=keys, args=[now_ms(), lease_ms, token])]
         if out[0] == "claimed":
             return Claim("claimed", tuple(out[1:]))
         if out[0] == "sending":
@@ -276,7 +282,7 @@ class StateStore:
         """Record the api call the provider created for a batch and schedule its first poll."""
         ck = self.campaign_keys(campaign_id)
         keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.calls, ck.poll]
-        args = [batch_no, api_call_id, due_ms, now_ms(), *phones]
+        args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), *phones]
         return int(self._sent(keys=keys, args=args))
 
     @_translate
@@ -303,13 +309,11 @@ class StateStore:
     # --- polling --------------------------------------------------------------------------------
 
     @_translate
-    def claim_due_calls(
-        self, campaign_id: str, lease_ms: int, limit: int
-    ) -> list[tuple[str, int]]:
+    def claim_due_calls(self, campaign_id: str, lease_ms: int, limit: int) -> list[tuple[str, int]]:
         """Due api call ids with how many times each has been polled, leased for `lease_ms`."""
         ck = self.campaign_keys(campaign_id)
         out = self._claim_due(keys=[ck.poll, ck.calls], args=[now_ms(), lease_ms, limit])
-        return [(out[i].decode(), int(out[i + 1])) for i in range(0, len(out), 2)]
+        return [(_text(out[i]), int(out[i + 1])) for i in range(0, len(out), 2)]
 
     @_translate
     def reconcile(
@@ -370,17 +374,18 @@ class StateStore:
         ck = self.campaign_keys(campaign_id)
         cursor = 0
         while True:
-            cursor, chunk = self.client.hscan(ck.contacts, cursor, count=page)
+            cursor, found = self.client.hscan(ck.contacts, cursor, count=page)
+            chunk: dict[Any, Any] = found  # type: ignore[assignment] # HSCAN answers a mapping
             if chunk:
                 phones = list(chunk)
                 datas = self.client.hmget(ck.data, phones)
                 for phone, data in zip(phones, datas, strict=True):
-                    yield self._record(phone.decode(), chunk[phone], data)
+                    yield self._record(_text(phone), chunk[phone], data)
             if cursor == 0:
                 return
 
     @staticmethod
-    def _record(phone: str, raw: bytes, data: bytes | None) -> ContactRecord:
+    def _record(phone: str, raw: bytes | str, data: bytes | str | None) -> ContactRecord:
         fields = json.loads(raw)
         return ContactRecord(
             phone=phone,
@@ -415,7 +420,7 @@ class StateStore:
     @_translate
     def dnc_iter(self) -> Iterator[str]:
         for value in self.client.sscan_iter(self.keys.dnc, count=1000):
-            yield value.decode()
+            yield _text(value)
 
     @_translate
     def ping(self) -> bool:

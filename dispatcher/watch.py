@@ -37,9 +37,13 @@ def watch_campaign(
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("campaign", total=None, status="", detail="")
         while True:
-            progress = compute_progress(store.meta(campaign_id), store.counts(campaign_id), now_ms())
+            progress = compute_progress(
+                store.meta(campaign_id), store.counts(campaign_id), now_ms()
+            )
             open_counts = ", ".join(
-                f"{s} {progress.counts[s]}" for s in ("pending", "sending", "sent") if s in progress.counts
+                f"{s} {progress.counts[s]}"
+                for s in ("pending", "sending", "sent")
+                if s in progress.counts
             )
             bar.update(
                 task,

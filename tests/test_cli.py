@@ -54,7 +54,9 @@ def test_submit_status_export_round_trip(
     run: Any, tmp_path: Path, store: StateStore, settings: Settings
 ) -> None:
     spec = write(tmp_path, "spec.json", SPEC)
-    contacts = write(tmp_path, "c.csv", "phone,name\n+1 202 555 0143,Ann\n202-555-0144,Bob\nbad,C\n")
+    contacts = write(
+        tmp_path, "c.csv", "phone,name\n+1 202 555 0143,Ann\n202-555-0144,Bob\nbad,C\n"
+    )
     result = run("submit", spec, contacts, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -140,9 +142,7 @@ def test_strict_submit_with_bad_rows_exits_non_zero_and_enqueues_nothing(
     assert queued(store, settings) == 0
 
 
-def test_dnc_add_list_remove_and_submit_blocks(
-    run: Any, tmp_path: Path, store: StateStore
-) -> None:
+def test_dnc_add_list_remove_and_submit_blocks(run: Any, tmp_path: Path, store: StateStore) -> None:
     assert run("dnc", "add", "+1 202 555 0143").output.strip() == "1 added"
     assert run("dnc", "list").output.split() == ["12025550143"]
     spec = write(tmp_path, "spec.json", SPEC)

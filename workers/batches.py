@@ -33,13 +33,13 @@ from dispatcher.keys import ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
 from dispatcher.outcomes import backoff_s
-from dispatcher.pacing import Limit
 from dispatcher.spec import CampaignSpec
 from dispatcher.state import now_ms
 from workers.context import WorkerContext
+from workers.limits import batch_limits
 from workers.polling import ensure_poll
 
-__all__ = ["batch_lease_s", "pacing_limits", "send_batch"]
+__all__ = ["batch_lease_s", "send_batch"]
 
 log = get_logger(__name__)
 
@@ -52,21 +52,6 @@ def batch_lease_s(ctx: WorkerContext) -> float:
     return s.connect_timeout_s + s.write_timeout_s + s.read_timeout_s + s.pool_timeout_s + 15.0
 
 
-def pacing_limits(ctx: WorkerContext, campaign_id: str, spec: CampaignSpec, phones: int) -> list[Limit]:
-    """The provider's global requests/s, plus this campaign's dials/minute when it has one."""
-    limits = [Limit("provider", ctx.settings.provider_rate_per_s)]
-    if spec.dials_per_minute is not None:
-        limits.append(
-            Limit(
-                f"dials:{campaign_id}",
-                spec.dials_per_minute / 60.0,
-                burst=max(float(phones), 1.0),
-                cost=float(phones),
-            )
-        )
-    return limits
-
-
 def send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int = 0) -> None:
     """The batch actor's body."""
     structlog.contextvars.bind_contextvars(campaign_id=campaign_id, batch_no=batch_no)
@@ -76,7 +61,9 @@ def send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int
         structlog.contextvars.unbind_contextvars("campaign_id", "batch_no", "api_call_id")
 
 
-def _again(ctx: WorkerContext, campaign_id: str, batch_no: int, delay_s: float, attempt: int) -> None:
+def _again(
+    ctx: WorkerContext, campaign_id: str, batch_no: int, delay_s: float, attempt: int
+) -> None:
     # A new message rather than dramatiq's Retry: waiting is not failing, and must not use up the
     # retries that protect against real errors (nor dead-letter a batch that never called the API).
     ctx.send(ACTOR_SEND_BATCH, (campaign_id, batch_no, attempt), delay_s)
@@ -114,7 +101,7 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
 
     phones = store.batch_phones(campaign_id, batch_no)
     reservation = ctx.pacer.reserve(
-        pacing_limits(ctx, campaign_id, spec, len(phones)), ctx.settings.max_pacing_wait_s
+        batch_limits(ctx.settings, campaign_id, spec, len(phones)), ctx.settings.max_pacing_wait_s
     )
     if not reservation.granted:
         log.debug("batch.paced", wait_s=round(reservation.wait_s, 3))
@@ -168,7 +155,11 @@ def _create(
         store.release_batch(campaign_id, batch_no, token, phones)
         if attempt + 1 >= ctx.settings.retry_safe_max_attempts:
             store.finish_batch(
-                campaign_id, batch_no, "failed", f"gave up after {attempt + 1} tries: {exc}", "failed"
+                campaign_id,
+                batch_no,
+                "failed",
+                f"gave up after {attempt + 1} tries: {exc}",
+                "failed",
             )
             log.error("batch.gave_up", error=str(exc), attempts=attempt + 1)
             return

@@ -15,10 +15,10 @@ from dispatcher.effebot.errors import EffebotError
 from dispatcher.keys import ACTOR_POLL
 from dispatcher.logs import get_logger
 from dispatcher.outcomes import backoff_s
-from dispatcher.pacing import Limit
 from dispatcher.reconcile import reconcile_call
 from dispatcher.state import now_ms
 from workers.context import WorkerContext
+from workers.limits import provider_limit
 
 __all__ = ["ensure_poll", "poll_campaign"]
 
@@ -56,9 +56,7 @@ def _poll(ctx: WorkerContext, campaign_id: str) -> None:
     store.clear_tick(campaign_id)
     lease_ms = int(settings.poll_lease_s * 1000)
     for _ in range(MAX_CHUNKS_PER_POLL):
-        reservation = ctx.pacer.reserve(
-            [Limit("provider", settings.provider_rate_per_s)], settings.max_pacing_wait_s
-        )
+        reservation = ctx.pacer.reserve([provider_limit(settings)], settings.max_pacing_wait_s)
         if not reservation.granted:
             ensure_poll(ctx, campaign_id, now_ms() + int(reservation.wait_s * 1000))
             return
@@ -102,9 +100,7 @@ def _poll_chunk(ctx: WorkerContext, campaign_id: str, due: list[tuple[str, int]]
             else:
                 store.reschedule_call(campaign_id, call_id, _next_due(ctx, polls))
             continue
-        reconcile_call(
-            store, campaign_id, detail, next_due_ms=_next_due(ctx, polls), source="poll"
-        )
+        reconcile_call(store, campaign_id, detail, next_due_ms=_next_due(ctx, polls), source="poll")
 
 
 def _give_up(ctx: WorkerContext, campaign_id: str, call_id: str) -> None:
