@@ -314,6 +314,8 @@ def _as_text(value: object) -> str:
         return value
     if value is None:
         return ""
+    if type(value) is int:  # not bool; str() is what json.dumps would write, and faster
+        return str(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
