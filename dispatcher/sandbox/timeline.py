@@ -80,6 +80,11 @@ class PhoneFate:
         return self.queue_s + self.ring_s + self.talk_s
 
 
+def _between(rng: random.Random, low: int, high: int) -> int:
+    """A uniform integer in [low, high]; `randint` costs 4x as much, and 100k calls add up."""
+    return low + int(rng.random() * (high - low + 1))
+
+
 def _pick_outcome(rng: random.Random, outcomes: dict[str, float]) -> str:
     total = sum(outcomes.values())
     point = rng.random() * total
@@ -101,15 +106,15 @@ def draw_fate(
 ) -> PhoneFate:
     """Draw one phone's fate; the same RNG state always gives the same fate."""
     status = _pick_outcome(rng, outcomes)
-    queue_s = rng.randint(0, 2)
+    queue_s = _between(rng, 0, 2)
     if status == "completed":
-        ring_s, talk_s = rng.randint(3, 30), rng.randint(10, 90)
+        ring_s, talk_s = _between(rng, 3, 30), _between(rng, 10, 90)
     elif status == "no_answer":
-        ring_s, talk_s = rng.randint(20, 30), 0
+        ring_s, talk_s = _between(rng, 20, 30), 0
     elif status == "busy":
-        ring_s, talk_s = rng.randint(3, 8), 0
+        ring_s, talk_s = _between(rng, 3, 8), 0
     else:  # failed, invalid_number: the network gives up quickly
-        ring_s, talk_s = rng.randint(1, 4), 0
+        ring_s, talk_s = _between(rng, 1, 4), 0
     press = None
     candidates = [i for i, ivr in enumerate(ivrs) if ivr.digit is not None or ivr.keywords]
     if status == "completed" and candidates and rng.random() < press_probability:
@@ -117,13 +122,13 @@ def draw_fate(
         ivr = ivrs[index]
         answer: int | str
         answer = ivr.digit if ivr.digit is not None else rng.choice(ivr.keywords)
-        after_answer_s = rng.randint(2, max(2, min(talk_s - 2, 20)))
+        after_answer_s = _between(rng, 2, max(2, min(talk_s - 2, 20)))
         press = IvrPress(index, answer, after_answer_s)
         if ivr.manager_phone:
-            manager_ring_s = rng.randint(3, 20)
+            manager_ring_s = _between(rng, 3, 20)
             answered = rng.random() < manager_answer_probability
             press = IvrPress(index, answer, after_answer_s, manager_ring_s, answered)
-            manager_talk_s = rng.randint(20, 120) if answered else 0
+            manager_talk_s = _between(rng, 20, 120) if answered else 0
             # The subscriber stays on the line while the manager is rung and talks.
             talk_s = max(talk_s, after_answer_s + 1 + manager_ring_s + manager_talk_s)
     cost = 0.0
