@@ -28,6 +28,7 @@ _FIELDS = {
     "rec": "record_path",
     "ms": "manager_status",
     "tb": "to_block",
+    "iv": "ivr_actions",
 }
 COLUMNS = ["phone", "state", *_FIELDS.values(), "data"]
 

@@ -114,13 +114,39 @@ class Settings(BaseSettings):
         5.0, gt=0, description="How often each worker re-arms polls whose message was lost."
     )
 
+    # --- service surface ------------------------------------------------------------------------
+    public_base_url: str | None = Field(
+        None,
+        description=(
+            "Where the provider can reach our webhook receiver (e.g. https://dispatcher.example)."
+            " When set with webhook_secret, every create carries a webhookUrl."
+        ),
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Derives each campaign's secret webhook path token (HMAC)."
+    )
+    api_tokens: list[SecretStr] = Field(
+        default_factory=list,
+        description="Bearer tokens accepted by the HTTP API (several, so they can be rotated).",
+    )
+
     # --- logs -----------------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction processor."""
-        values = []
-        if self.effebot_api_key is not None:
-            values.append(self.effebot_api_key.get_secret_value())
+        values = [token.get_secret_value() for token in self.api_tokens]
+        for secret in (self.effebot_api_key, self.webhook_secret):
+            if secret is not None:
+                values.append(secret.get_secret_value())
         return [value for value in values if value]
+
+    def webhook_url(self, campaign_id: str) -> str | None:
+        """The webhookUrl for a campaign's creates, or None when webhooks are not configured."""
+        if self.public_base_url is None or self.webhook_secret is None:
+            return None
+        from dispatcher.webhook_tokens import webhook_token
+
+        token = webhook_token(self.webhook_secret.get_secret_value(), campaign_id)
+        return f"{self.public_base_url.rstrip('/')}/webhooks/effebot/{token}"

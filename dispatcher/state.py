@@ -37,6 +37,18 @@ return out
 """
 
 
+_IVR_ANSWER = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local rec = cjson.decode(raw)
+local answers = rec.iv or {}
+answers[#answers + 1] = ARGV[2]
+rec.iv = answers
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+return 1
+"""
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -98,6 +110,7 @@ class StateStore:
         self._reconcile = client.register_script(scripts.RECONCILE)
         self._set_status = client.register_script(scripts.SET_STATUS)
         self._claim_due = client.register_script(_CLAIM_DUE)
+        self._ivr = client.register_script(_IVR_ANSWER)
 
     @classmethod
     def connect(cls, url: str, prefix: str) -> StateStore:
@@ -393,6 +406,13 @@ class StateStore:
             fields=fields,
             data=json.loads(data) if data else {},
         )
+
+    @_translate
+    def record_ivr_answer(self, campaign_id: str, phone: str, answer: str) -> bool:
+        """Append an IVR action's answer to the contact (`ivr` list); False for an unknown phone."""
+        ck = self.campaign_keys(campaign_id)
+        updated = self._ivr(keys=[ck.contacts], args=[phone, answer[:200]])
+        return bool(updated)
 
     # --- do-not-call ----------------------------------------------------------------------------
 

@@ -137,7 +137,9 @@ def _create(
     request: CreateCallRequest | CreateFromTemplateRequest
     try:
         if spec.call is not None:
-            request = spec.call.to_request(phones, webhook_url=ctx.extra.get("webhook_url"))
+            request = spec.call.to_request(
+                phones, webhook_url=ctx.settings.webhook_url(campaign_id)
+            )
         else:
             assert spec.template is not None  # the spec validator guarantees one of them
             request = spec.template.to_request(phones)

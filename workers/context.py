@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
@@ -41,7 +41,6 @@ class WorkerContext:
     pacer: GlobalPacer
     broker: dramatiq.Broker
     sleep: Callable[[float], None] = time.sleep
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def send(self, actor_name: str, args: tuple[Any, ...], delay_s: float | None = None) -> None:
         """Enqueue a message for one of our actors (ids only)."""
