@@ -46,7 +46,7 @@ class _IvrPress:
 class _Retry:
     url: str
     payload: dict[str, Any] | None  # None: re-render the api call's details at send time
-    call_id: int | None
+    call: ApiCall | None  # the object, not the id: ids start again at 1 after a reset
     attempt: int
 
 
@@ -143,7 +143,7 @@ class WebhookScheduler:
         for call_id in changed:
             call = self._state.call(call_id)
             if call is not None and call.webhook_url:
-                self._send(_Retry(call.webhook_url, None, call.id, 1))
+                self._send(_Retry(call.webhook_url, None, call, 1))
 
     def _send(self, item: _Retry) -> None:
         task = asyncio.create_task(self._attempt(item))
@@ -153,11 +153,11 @@ class WebhookScheduler:
     async def _attempt(self, item: _Retry) -> None:
         assert self._client is not None  # set by start()
         payload = item.payload
-        call = self._state.call(item.call_id) if item.call_id is not None else None
+        call = item.call
         final = False
         if payload is None:
-            if call is None:
-                return  # the api call was removed after its change was queued
+            if call is None or self._state.call(call.id) is not call:
+                return  # the api call was removed (or the sandbox reset) after it was queued
             now = self._clock.now()
             call.webhook_try = item.attempt
             payload = self._state.details(call, now)
@@ -168,7 +168,7 @@ class WebhookScheduler:
             response = await self._client.post(item.url, json=payload)
             status_code = response.status_code
         except httpx.HTTPError as exc:
-            log.debug("sandbox.webhook_error", api_call_id=item.call_id, error=type(exc).__name__)
+            log.debug("sandbox.webhook_error", api_call_id=_id(call), error=type(exc).__name__)
         if status_code == 200:
             self._stats.webhooks["succeeded"] += 1
             if call is not None and final:
@@ -177,7 +177,7 @@ class WebhookScheduler:
         self._stats.webhooks["failed"] += 1
         log.debug(
             "sandbox.webhook_failed",
-            api_call_id=item.call_id,
+            api_call_id=_id(call),
             attempt=item.attempt,
             status_code=status_code,
         )
@@ -185,9 +185,13 @@ class WebhookScheduler:
         if item.attempt >= config.webhook_tries:
             self._stats.webhooks["abandoned"] += 1
             return
-        retry = _Retry(item.url, item.payload, item.call_id, item.attempt + 1)
+        retry = _Retry(item.url, item.payload, item.call, item.attempt + 1)
         self._push(self._clock.now() + config.webhook_retry_interval_s, retry)
         self.wake()
+
+
+def _id(call: ApiCall | None) -> int | None:
+    return call.id if call is not None else None
 
 
 def _ivr_delivery(call: ApiCall, phone_index: int) -> tuple[str, dict[str, Any]]:
