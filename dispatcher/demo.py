@@ -24,7 +24,7 @@ from rich.table import Table
 
 from dispatcher.contacts import open_contacts
 from dispatcher.export import export_rows, write_csv
-from dispatcher.logs import get_logger
+from dispatcher.logs import configure_logging, get_logger
 from dispatcher.producer import SubmitReport, submit_campaign
 from dispatcher.progress import compute_progress
 from dispatcher.queue import send
@@ -105,19 +105,38 @@ def run_demo(settings: Settings, options: DemoOptions, out: TextIO) -> SubmitRep
     console = Console(file=out, highlight=False)
     spec = load_spec(options.spec_file or _sample("campaign.toml"))
     contacts_path = options.contacts_file or _sample("contacts.csv")
-    with _redis(settings, console) as redis_url:
-        base = settings.model_copy(update={"redis_url": redis_url})
-        with _provider(base, options.speedup, console) as run_settings:
-            store = StateStore.connect(redis_url, run_settings.key_prefix)
-            with _workers(run_settings, redis_url, options.threads):
-                console.print(f"Workers: {options.threads} threads in this process")
-                report = _submit(run_settings, store, spec, contacts_path)
-                _print_report(console, report, contacts_path)
-                if report.campaign_id is None:
-                    return report
-                watch_campaign(store, report.campaign_id, timeout_s=options.timeout_s, out=out)
-                _summary(console, store, report.campaign_id, options.output_dir)
-            store.client.close()
+    options.output_dir.mkdir(parents=True, exist_ok=True)
+    log_path = options.output_dir / "demo.log"
+    with log_path.open("a", encoding="utf-8") as log_file, _redis(settings, console) as redis_url:
+        # The console shows progress; the structured logs of this run go to a file.
+        configure_logging(
+            level=settings.log_level, fmt="json", secrets=settings.secrets(), stream=log_file
+        )
+        console.print(f"Logs: {log_path}")
+        return _run(settings, options, console, out, spec, contacts_path, redis_url)
+
+
+def _run(
+    settings: Settings,
+    options: DemoOptions,
+    console: Console,
+    out: TextIO,
+    spec: Any,
+    contacts_path: Path,
+    redis_url: str,
+) -> SubmitReport:
+    base = settings.model_copy(update={"redis_url": redis_url})
+    with _provider(base, options.speedup, console) as run_settings:
+        store = StateStore.connect(redis_url, run_settings.key_prefix)
+        with _workers(run_settings, redis_url, options.threads):
+            console.print(f"Workers: {options.threads} threads in this process")
+            report = _submit(run_settings, store, spec, contacts_path)
+            _print_report(console, report, contacts_path)
+            if report.campaign_id is None:
+                return report
+            watch_campaign(store, report.campaign_id, timeout_s=options.timeout_s, out=out)
+            _summary(console, store, report.campaign_id, options.output_dir)
+        store.client.close()
     return report
 
 
@@ -147,7 +166,7 @@ def _print_report(console: Console, report: SubmitReport, source: Path) -> None:
 
 def _summary(console: Console, store: StateStore, campaign_id: str, output_dir: Path) -> None:
     progress = compute_progress(store.meta(campaign_id), store.counts(campaign_id), now_ms())
-    table = Table(title=f"Campaign {campaign_id}: {progress.status}")
+    table = Table(title=f"{progress.status}: {progress.name}", title_justify="left", min_width=48)
     table.add_column("state")
     table.add_column("contacts", justify="right")
     for state, count in progress.counts.items():
@@ -156,7 +175,6 @@ def _summary(console: Console, store: StateStore, campaign_id: str, output_dir: 
     console.print(table)
     if progress.rate_per_s:
         console.print(f"Throughput: {progress.rate_per_s} contacts/s")
-    output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f"demo-{campaign_id}.csv"
     started = time.monotonic()
     with path.open("w", encoding="utf-8", newline="") as fh:
