@@ -129,6 +129,25 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Bearer tokens accepted by the HTTP API (several, so they can be rotated).",
     )
+    max_upload_bytes: int = Field(
+        50 * 1024 * 1024,
+        ge=1024,
+        description="Largest POST /campaigns body (JSON or multipart upload); larger is 413.",
+    )
+    webhook_allowed_sources: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or CIDR ranges webhooks may come from (the reference names "
+            "209.97.136.240); empty accepts any source."
+        ),
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxies (addresses or CIDRs) whose X-Forwarded-For header is believed.",
+    )
+    metrics_recent_campaigns: int = Field(
+        20, ge=0, le=1000, description="Finished campaigns still reported by GET /metrics."
+    )
 
     # --- logs -----------------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"
