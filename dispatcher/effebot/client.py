@@ -61,6 +61,9 @@ __all__ = ["MAX_RESPONSE_BYTES", "EffebotClient"]
 log = get_logger(__name__)
 
 T = TypeVar("T")
+#: on_request(endpoint, status, latency_s): told of every request (metrics); status is the HTTP
+#: code, or the error class name when there was no answer.
+RequestHook = Callable[[str, str, float], None]
 #: How a successful request is logged (reads are frequent: DEBUG; changes: INFO).
 SuccessLevel = Literal["debug", "info"]
 
@@ -98,6 +101,7 @@ class EffebotClient:
         template_list_path: str = "apiCalls/getTemplates",
         template_create_path: str = "apiCalls/createFromTemplate",
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        on_request: RequestHook | None = None,
     ) -> None:
         if get_chunk_size < 1:
             raise ValueError("get_chunk_size must be at least 1")
@@ -110,9 +114,12 @@ class EffebotClient:
         self._template_list_path = template_list_path.strip("/")
         self._template_create_path = template_create_path.strip("/")
         self._max_response_bytes = max_response_bytes
+        self._on_request = on_request
 
     @classmethod
-    def from_settings(cls, settings: Settings, http: httpx.Client) -> EffebotClient:
+    def from_settings(
+        cls, settings: Settings, http: httpx.Client, on_request: RequestHook | None = None
+    ) -> EffebotClient:
         """A client configured from the settings, using the given shared httpx client."""
         if settings.effebot_api_key is None:
             raise ConfigurationError("effebot_api_key is not set (DISPATCHER_EFFEBOT_API_KEY)")
@@ -123,6 +130,7 @@ class EffebotClient:
             get_chunk_size=settings.get_chunk_size,
             template_list_path=settings.template_list_path,
             template_create_path=settings.template_create_path,
+            on_request=on_request,
         )
 
     def __repr__(self) -> str:
@@ -323,6 +331,7 @@ class EffebotClient:
             status_code, retry_after, body = self._exchange(exchange)
             result = self._read(exchange, status_code, retry_after, body, parse)
         except EffebotError as error:
+            self._observe(exchange, error.status_code or type(error).__name__, started)
             log.warning(
                 "effebot.request",
                 endpoint=exchange.path,
@@ -333,6 +342,7 @@ class EffebotClient:
                 **exchange.log_fields,
             )
             raise
+        self._observe(exchange, status_code, started)
         extra = describe(result) if describe is not None else {}
         getattr(log, exchange.success_level)(
             "effebot.request",
@@ -343,6 +353,10 @@ class EffebotClient:
             **extra,
         )
         return result
+
+    def _observe(self, exchange: _Exchange, status: int | str | None, started: float) -> None:
+        if self._on_request is not None:
+            self._on_request(exchange.path, str(status), time.perf_counter() - started)
 
     def _exchange(self, exchange: _Exchange) -> tuple[int, str | None, bytes]:
         """Send one request and read its whole body, translating every httpx failure."""
