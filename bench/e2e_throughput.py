@@ -1,0 +1,145 @@
+"""Benchmark 1: end-to-end contacts/s through the real pipeline vs a bare httpx loop.
+
+Pipeline: submit (validate, normalise, dedupe, enqueue) → real `dramatiq workers.app` processes →
+the sandbox over HTTP with every call final at creation (`instant`) → polling → every contact
+terminal in Redis. Baseline, in the same run against the same sandbox: one `httpx.Client` sending
+the same batched `apiCalls/create` requests one after another, then the same `apiCalls/get`
+requests (50 ids each), no queue and no state. Runs alternate; medians and their ratio are printed.
+
+    .venv/bin/python -m bench.e2e_throughput [--contacts 20000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.harness import (
+    SPEC,
+    Stack,
+    WorkerGroup,
+    emit,
+    finished,
+    machine,
+    median_of,
+    parse_args,
+    parser,
+    phones,
+    submit,
+    wait_until,
+    worker_env,
+)
+from dispatcher.settings import SANDBOX_API_KEY
+from dispatcher.state import StateStore
+
+#: What the pipeline's workers run with: pacing and polling out of the way of throughput.
+PIPELINE_SETTINGS: dict[str, Any] = {
+    "provider_rate_per_s": 100_000,
+    "poll_first_delay_s": 0.2,
+    "poll_tick_max_s": 0.2,
+    "poll_max_interval_s": 1.0,
+    "watchdog_interval_s": 1.0,
+    "log_level": "INFO",
+}
+
+
+def bare_loop(url: str, contacts: list[str], batch_size: int, get_chunk: int) -> float:
+    """Seconds for one client to create every batch, then get every api call until all final."""
+    call = SPEC["call"]
+    started = time.perf_counter()
+    ids: list[int] = []
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        for start in range(0, len(contacts), batch_size):
+            body = {"apiKey": SANDBOX_API_KEY, "phones": contacts[start : start + batch_size]}
+            response = client.post("/apiCalls/create", json={**call, **body})
+            response.raise_for_status()
+            ids.append(int(response.json()["id"]))
+        pending = list(ids)
+        while pending:
+            still: list[int] = []
+            for start in range(0, len(pending), get_chunk):
+                chunk = pending[start : start + get_chunk]
+                params = [("apiCallIdList[]", i) for i in chunk]
+                answer = client.post(
+                    "/apiCalls/get", params=params, json={"apiKey": SANDBOX_API_KEY}
+                )
+                answer.raise_for_status()
+                for details in answer.json():
+                    if any(c.get("finishedAt") is None for c in details.get("calls", [])):
+                        still.append(int(details["id"]))
+            pending = still
+    return time.perf_counter() - started
+
+
+def pipeline_run(stack: Stack, store: StateStore, contacts: list[str], batch_size: int) -> float:
+    """Seconds from the start of submit until the campaign is finished."""
+    settings = stack.settings("bench")
+    started = time.perf_counter()
+    report = submit(settings, store, contacts, batch_size=batch_size)
+    assert report.campaign_id is not None, report.as_dict()
+    cid = report.campaign_id
+    if not wait_until(lambda: finished(store, cid), timeout_s=600, interval_s=0.02):
+        raise RuntimeError(f"campaign did not finish: {store.counts(cid)}")
+    elapsed = time.perf_counter() - started
+    counts = store.counts(cid)
+    if counts.get("unknown") or counts.get("failed", 0) > len(contacts) * 0.2:
+        raise RuntimeError(f"unexpected outcomes: {counts}")
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--contacts", type=int, default=20_000)
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--processes", type=int, default=2, help="worker processes")
+    p.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    args = parse_args(p, argv)
+    if args.smoke:
+        args.contacts, args.runs = 300, 1
+    contacts = list(phones(args.contacts))
+    pipeline_s: list[float] = []
+    bare_s: list[float] = []
+    with Stack(instant=True) as stack, tempfile.TemporaryDirectory() as tmp:
+        settings = stack.settings("bench")
+        store = StateStore(stack.client(), settings.key_prefix)
+        env = worker_env(settings, stack.sandbox.url, **PIPELINE_SETTINGS)
+        workers = WorkerGroup(env, Path(tmp), threads=args.threads)
+        try:
+            workers.start(args.processes)
+            booted = wait_until(
+                lambda: workers.logs(10**7).count("worker.booted") >= args.processes, 60
+            )
+            if not booted:
+                raise RuntimeError(f"workers did not boot: {workers.logs()}")
+            for _ in range(args.runs):
+                stack.sandbox.reset()
+                bare_s.append(bare_loop(stack.sandbox.url, contacts, args.batch_size, 50))
+                stack.sandbox.reset()
+                pipeline_s.append(pipeline_run(stack, store, contacts, args.batch_size))
+        finally:
+            workers.stop_all()
+    pipeline_rate = args.contacts / median_of(pipeline_s)
+    bare_rate = args.contacts / median_of(bare_s)
+    emit(
+        "e2e_throughput",
+        pipeline_rate,
+        "contacts/s",
+        baseline=bare_rate,
+        baseline_name="one httpx client, same creates and gets, no queue",
+        ratio=pipeline_rate / bare_rate,
+        target_ratio=0.8,
+        pipeline_runs_s=pipeline_s,
+        baseline_runs_s=bare_s,
+        contacts=args.contacts,
+        batch_size=args.batch_size,
+        workers=f"{args.processes}x{args.threads}",
+        machine=machine(),
+    )
+
+
+if __name__ == "__main__":
+    main()

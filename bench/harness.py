@@ -1,0 +1,259 @@
+"""What every benchmark shares: results as JSON lines, medians, the stack, worker processes.
+
+Each benchmark starts what it measures itself (an embedded `redis-server`, the sandbox as a
+subprocess, real `dramatiq workers.app` processes), so its Redis counters and sandbox stats hold
+nothing but its own traffic, and stops all of it before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from dispatcher.contacts import read_iterable
+from dispatcher.lifecycle import CampaignStatus
+from dispatcher.logs import configure_logging
+from dispatcher.producer import SubmitReport, submit_campaign
+from dispatcher.queue import make_broker, send
+from dispatcher.redis_server import EmbeddedRedis
+from dispatcher.sandbox.testing import SandboxProcess
+from dispatcher.settings import SANDBOX_API_KEY, Settings
+from dispatcher.spec import parse_spec
+from dispatcher.state import StateStore
+
+__all__ = [
+    "SPEC",
+    "Stack",
+    "WorkerGroup",
+    "emit",
+    "finished",
+    "machine",
+    "median_of",
+    "parse_args",
+    "parser",
+    "phones",
+    "submit",
+    "wait_until",
+    "worker_env",
+]
+
+DRAMATIQ = str(Path(sys.executable).with_name("dramatiq"))
+
+#: The call spec every benchmark dials with (a spoken text and two IVR actions).
+SPEC: dict[str, Any] = {
+    "name": "bench",
+    "call": {
+        "dutyPhone": 1,
+        "record": {"text": "Hello from the benchmarks"},
+        "ivrs": [{"digit": 1, "needBlock": 0}, {"digit": 2, "needBlock": 0}],
+    },
+    "batch_size": 50,
+}
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark has."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--runs", type=int, default=3, help="repetitions (medians are reported)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: checks that it runs")
+    return p
+
+
+def parse_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse the options and keep the dispatcher's own logs to warnings (stdout is for results)."""
+    args = p.parse_args(argv)
+    configure_logging(level="WARNING", fmt="json")
+    return args
+
+
+def emit(name: str, value: float, unit: str, **extra: Any) -> dict[str, Any]:
+    """Print one result as a JSON line (and return it)."""
+    result = {"name": name, "value": _round(value), "unit": unit}
+    result.update({k: _round(v) for k, v in extra.items()})
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, list):
+        return [_round(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    return value
+
+
+def median_of(values: Sequence[float]) -> float:
+    """The median (of one value: that value)."""
+    return float(statistics.median(values))
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures come from: cores, memory, load."""
+    with contextlib.suppress(OSError):
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
+        return {
+            "cpus": os.cpu_count(),
+            "mem_gb": round(mem_kb / 1024 / 1024, 1),
+            "load_1m": round(os.getloadavg()[0], 2),
+            "python": sys.version.split()[0],
+        }
+    return {"cpus": os.cpu_count()}
+
+
+def phones(n: int, offset: int = 0) -> Iterator[str]:
+    """`n` distinct valid US numbers in the provider's format (11 digits)."""
+    for i in range(offset, offset + n):
+        yield f"1{201 + i // 8_000_000:03d}{200 + (i // 10_000) % 800:03d}{i % 10_000:04d}"
+
+
+def wait_until(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Poll `predicate` until true or `timeout_s` passes; its last truth value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval_s)
+
+
+def submit(
+    settings: Settings,
+    store: StateStore,
+    contacts: Iterable[str],
+    **spec: Any,
+) -> SubmitReport:
+    """Submit a campaign of these phones through the real producer and broker."""
+    broker = make_broker(settings, store.client)
+
+    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
+        send(broker, settings.queue_name, actor, args, delay_ms)
+
+    return submit_campaign(
+        store, enqueue, parse_spec({**SPEC, **spec}), read_iterable(contacts, "US")
+    )
+
+
+def finished(store: StateStore, campaign_id: str) -> bool:
+    """True once the campaign is finished (or cancelled)."""
+    return store.status(campaign_id) in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED)
+
+
+def worker_env(settings: Settings, sandbox_url: str, **extra: Any) -> dict[str, str]:
+    """The environment a `dramatiq workers.app` process reads its settings from."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCHER_")}
+    values: dict[str, Any] = {
+        "REDIS_URL": settings.redis_url,
+        "KEY_PREFIX": settings.key_prefix,
+        "QUEUE_NAME": settings.queue_name,
+        "EFFEBOT_BASE_URL": sandbox_url,
+        "EFFEBOT_API_KEY": SANDBOX_API_KEY,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "WARNING",
+        **{k.upper(): v for k, v in extra.items()},
+    }
+    env.update({f"DISPATCHER_{k}": str(v) for k, v in values.items() if v is not None})
+    return env
+
+
+@dataclass
+class WorkerGroup:
+    """Real `dramatiq workers.app` processes (one worker child each), each in its own session."""
+
+    env: dict[str, str]
+    log_dir: Path
+    threads: int = 8
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, count: int = 1) -> list[subprocess.Popen[bytes]]:
+        started = []
+        for _ in range(count):
+            path = self.log_dir / f"worker-{len(self.processes)}.log"
+            args = [
+                DRAMATIQ, "workers.app", "--processes", "1", "--threads", str(self.threads),
+                "--worker-shutdown-timeout", "3000",
+            ]  # fmt: skip
+            with path.open("ab") as log:
+                process = subprocess.Popen(  # noqa: S603 - our own fixed argument list
+                    args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            self.processes.append(process)
+            started.append(process)
+        return started
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.processes if p.poll() is None]
+
+    @staticmethod
+    def kill(process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the process group: no shutdown, no acks (an OOM kill or a lost host)."""
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill(process)
+
+    def logs(self, tail_chars: int = 4000) -> str:
+        text = "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker-*.log"))
+        )
+        return text[-tail_chars:]
+
+
+class Stack:
+    """An embedded Redis and a sandbox subprocess; a context manager that stops both."""
+
+    def __init__(self, *, appendonly: bool = False, **sandbox: Any) -> None:
+        self.redis = EmbeddedRedis(appendonly=appendonly)
+        self.sandbox = SandboxProcess(**sandbox)
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Stack:
+        self._stack.enter_context(self.redis)
+        self._stack.enter_context(self.sandbox)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis.url)
+
+    def settings(self, prefix: str, **extra: Any) -> Settings:
+        return Settings(
+            redis_url=self.redis.url,
+            key_prefix=prefix,
+            queue_name=prefix,
+            effebot_base_url=self.sandbox.url,
+            effebot_api_key=SANDBOX_API_KEY,
+            **extra,
+        )

@@ -1,0 +1,194 @@
+"""Benchmark 4: poll efficiency: provider `get` requests per reconciled api call, and poll lag.
+
+A campaign runs through a real worker process against the sandbox with calls that take their
+simulated time (ringing, talking) on a clock sped up `--speedup` times; the poll settings are the
+production defaults divided by the same factor, so every figure scales back to real time by
+multiplying by it. An observer thread scans the campaign's contacts every 50 ms and notes when each
+one first shows a terminal state; afterwards the sandbox's `finishedAt` of each phone (simulated
+seconds, converted to this host's clock) gives the poll lag = seen terminal - finished at the
+provider. Gets per api call = the sandbox's `apiCalls/get` count over the batches created.
+
+With webhooks needs the HTTP API's receiver (`dispatcher/api`); until it exists only the
+`without webhooks` figures are measured.
+
+    .venv/bin/python -m bench.poll_efficiency [--contacts 2000] [--speedup 10] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.harness import (
+    Stack,
+    WorkerGroup,
+    emit,
+    finished,
+    machine,
+    median_of,
+    parse_args,
+    parser,
+    phones,
+    submit,
+    wait_until,
+    worker_env,
+)
+from dispatcher.scripts import TERMINAL_STATES
+from dispatcher.settings import SANDBOX_API_KEY, Settings
+from dispatcher.state import StateStore
+
+TERMINAL = frozenset(TERMINAL_STATES)
+
+
+def scaled_poll_settings(speedup: float) -> dict[str, Any]:
+    """The production poll defaults, divided by the sandbox's speed-up."""
+    d = Settings()
+    return {
+        "poll_first_delay_s": d.poll_first_delay_s / speedup,
+        "poll_max_interval_s": d.poll_max_interval_s / speedup,
+        "poll_tick_max_s": d.poll_tick_max_s / speedup,
+        "watchdog_interval_s": d.watchdog_interval_s / speedup,
+        "provider_rate_per_s": 50,
+    }
+
+
+class Observer(threading.Thread):
+    """Scans a campaign's contacts and notes when each first looks terminal."""
+
+    def __init__(self, store: StateStore, campaign_id: str, interval_s: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.store, self.campaign_id, self.interval_s = store, campaign_id, interval_s
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        key = self.store.campaign_keys(self.campaign_id).contacts
+        client = self.store.client
+        while not self.stop.is_set():
+            now = time.time()
+            for phone, raw in client.hscan_iter(key, count=1000):
+                name = phone.decode()
+                if name not in self.seen and _state(raw) in TERMINAL:
+                    self.seen[name] = now
+            self.stop.wait(self.interval_s)
+
+
+def _state(raw: bytes) -> str:
+    # The packed record starts {"s":"<state>",...} (cjson keeps no order: parse when unsure).
+    import json
+
+    return str(json.loads(raw).get("s", ""))
+
+
+def provider_finish_times(stack: Stack, call_ids: list[int]) -> dict[str, float]:
+    """phone -> when the provider finished its call, on this host's clock."""
+    before = time.time()
+    sim_now = float(stack.sandbox.stats()["sim_now"])
+    after = time.time()
+    real_ref = (before + after) / 2
+    speedup = float(stack.sandbox.configure()["speedup"])
+    finish: dict[str, float] = {}
+    with httpx.Client(base_url=stack.sandbox.url, timeout=30) as http:
+        for start in range(0, len(call_ids), 50):
+            params = [("apiCallIdList[]", i) for i in call_ids[start : start + 50]]
+            answer = http.post("/apiCalls/get", params=params, json={"apiKey": SANDBOX_API_KEY})
+            answer.raise_for_status()
+            for details in answer.json():
+                for call in details["calls"]:
+                    if call.get("finishedAt") is not None:
+                        at = float(call["finishedAt"])
+                        finish[call["phone"]] = real_ref - (sim_now - at) / speedup
+    return finish
+
+
+def run_once(stack: Stack, store: StateStore, contacts: int, batch_size: int) -> dict[str, Any]:
+    stack.sandbox.reset()
+    settings = stack.settings("bench")
+    report = submit(settings, store, phones(contacts), batch_size=batch_size)
+    assert report.campaign_id is not None, report.as_dict()
+    cid = report.campaign_id
+    observer = Observer(store, cid)
+    observer.start()
+    try:
+        if not wait_until(lambda: finished(store, cid), timeout_s=900, interval_s=0.1):
+            raise RuntimeError(f"campaign did not finish: {store.counts(cid)}")
+        time.sleep(0.2)  # one more scan
+    finally:
+        observer.stop.set()
+        observer.join()
+    stats = stack.sandbox.stats()
+    gets = sum(stats["requests"].get("/apiCalls/get", {}).values())
+    creates = sum(stats["requests"].get("/apiCalls/create", {}).values())
+    call_ids = sorted({int(r.fields["c"]) for r in store.iter_contacts(cid) if r.fields.get("c")})
+    finish = provider_finish_times(stack, call_ids)
+    lags = sorted(observer.seen[p] - finish[p] for p in finish if p in observer.seen)
+    return {
+        "gets_per_api_call": gets / max(len(call_ids), 1),
+        "creates": creates,
+        "api_calls": len(call_ids),
+        "lag_p50_s": statistics.median(lags),
+        "lag_p95_s": lags[int(len(lags) * 0.95) - 1] if len(lags) > 1 else lags[0],
+        "lag_max_s": lags[-1],
+        "phones_measured": len(lags),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--contacts", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=10)
+    p.add_argument("--speedup", type=float, default=10.0)
+    args = parse_args(p, argv)
+    if args.smoke:
+        args.contacts, args.runs, args.speedup = 100, 1, 60.0
+    with Stack(speedup=args.speedup) as stack, tempfile.TemporaryDirectory() as tmp:
+        settings = stack.settings("bench")
+        store = StateStore(stack.client(), settings.key_prefix)
+        poll = scaled_poll_settings(args.speedup)
+        env = worker_env(settings, stack.sandbox.url, log_level="INFO", **poll)
+        workers = WorkerGroup(env, Path(tmp), threads=8)
+        try:
+            workers.start(1)
+            if not wait_until(lambda: "worker.booted" in workers.logs(10**7), 60):
+                raise RuntimeError(f"worker did not boot: {workers.logs()}")
+            runs = [
+                run_once(stack, store, args.contacts, args.batch_size) for _ in range(args.runs)
+            ]
+        finally:
+            workers.stop_all()
+    setup = {
+        "contacts": args.contacts,
+        "batch_size": args.batch_size,
+        "speedup": args.speedup,
+        "poll_settings": poll,
+        "webhooks": False,
+        "machine": machine(),
+    }
+    emit(
+        "poll_gets_per_api_call",
+        median_of([r["gets_per_api_call"] for r in runs]),
+        "get requests per api call",
+        per_run=[r["gets_per_api_call"] for r in runs],
+        api_calls=runs[0]["api_calls"],
+        **setup,
+    )
+    for q in ("lag_p50_s", "lag_p95_s", "lag_max_s"):
+        value = median_of([r[q] for r in runs])
+        emit(
+            f"poll_{q}",
+            value,
+            "s (sped-up clock)",
+            real_time_equivalent_s=value * args.speedup,
+            per_run=[r[q] for r in runs],
+            **setup,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Benchmark 5: Redis bytes per contact for a finished campaign (100,000 contacts by default).
+
+A fresh embedded Redis; `used_memory` is read after a warm-up campaign of 100 contacts (so the
+allocator, script cache and broker keys exist), then a campaign of N contacts (with a `name`
+column, like a real list) runs to `finished` through a real worker process against the sandbox
+in `instant` mode; once the queue is drained `used_memory` is read again. Reported: the
+`INFO memory` delta per contact, and the sum of `MEMORY USAGE` over the campaign's own keys per
+contact (with the share of each kind of key), plus the same right after submit (all `pending`).
+
+    .venv/bin/python -m bench.redis_footprint [--contacts 100000] [--runs 1]
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.harness import (
+    Stack,
+    WorkerGroup,
+    emit,
+    finished,
+    machine,
+    median_of,
+    parse_args,
+    parser,
+    phones,
+    submit,
+    wait_until,
+    worker_env,
+)
+from dispatcher.state import StateStore
+
+TARGET_BYTES = 200
+
+
+def used_memory(client: redis.Redis) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def key_kind(key: str) -> str:
+    """`...:{c:<id>}:bp:12` -> `bp`; `...:meta` -> `meta`."""
+    tail = key.split("}:", 1)[-1]
+    return tail.split(":", 1)[0]
+
+
+def campaign_usage(client: redis.Redis, campaign_id: str) -> Counter[str]:
+    """MEMORY USAGE (all samples) of every key of the campaign, summed per kind of key."""
+    usage: Counter[str] = Counter()
+    for key in client.scan_iter(match=f"*{{c:{campaign_id}}}*", count=1000):
+        name = key.decode()
+        usage[key_kind(name)] += int(client.memory_usage(name, samples=0) or 0)
+    return usage
+
+
+def rows(n: int, offset: int) -> list[dict[str, str]]:
+    return [{"phone": p, "name": f"Person {i}"} for i, p in enumerate(phones(n, offset))]
+
+
+def run_once(stack: Stack, store: StateStore, contacts: int, offset: int) -> dict[str, Any]:
+    client = stack.client()
+    settings = stack.settings("bench")
+    stack.sandbox.reset()
+    warm = submit(settings, store, rows(100, offset + contacts))  # type: ignore[arg-type]
+    assert warm.campaign_id is not None
+    wait_until(lambda: finished(store, warm.campaign_id or ""), 120)
+    queue = f"{settings.key_prefix}-dramatiq:{settings.queue_name}"
+    wait_until(lambda: client.llen(queue) == 0, 60)
+    time.sleep(0.5)
+    before = used_memory(client)
+    report = submit(settings, store, rows(contacts, offset))  # type: ignore[arg-type]
+    assert report.campaign_id is not None, report.as_dict()
+    cid = report.campaign_id
+    submitted = sum(campaign_usage(client, cid).values())
+    if not wait_until(lambda: finished(store, cid), timeout_s=3600, interval_s=0.5):
+        raise RuntimeError(f"campaign did not finish: {store.counts(cid)}")
+    wait_until(lambda: client.llen(queue) == 0 and client.llen(f"{queue}.DQ") == 0, 120)
+    time.sleep(1.0)  # the last poll's marker and acks settle
+    after = used_memory(client)
+    usage = campaign_usage(client, cid)
+    client.close()
+    total = sum(usage.values())
+    return {
+        "info_delta_per_contact": (after - before) / contacts,
+        "memory_usage_per_contact": total / contacts,
+        "submitted_per_contact": submitted / contacts,
+        "by_kind_per_contact": {k: v / contacts for k, v in usage.most_common()},
+        "counts": store.counts(cid),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--contacts", type=int, default=100_000)
+    p.add_argument("--batch-size", type=int, default=50)
+    p.set_defaults(runs=1)
+    args = parse_args(p, argv)
+    if args.smoke:
+        args.contacts, args.runs = 500, 1
+    runs = []
+    with Stack(instant=True) as stack, tempfile.TemporaryDirectory() as tmp:
+        settings = stack.settings("bench")
+        store = StateStore(stack.client(), settings.key_prefix)
+        env = worker_env(
+            settings,
+            stack.sandbox.url,
+            provider_rate_per_s=100_000,
+            poll_first_delay_s=0.2,
+            poll_tick_max_s=0.2,
+            poll_max_interval_s=1.0,
+        )
+        workers = WorkerGroup(env, Path(tmp), threads=8)
+        try:
+            workers.start(2)
+            for run in range(args.runs):
+                runs.append(run_once(stack, store, args.contacts, run * 2 * args.contacts))
+        finally:
+            workers.stop_all()
+    setup = {"contacts": args.contacts, "runs": args.runs, "machine": machine()}
+    emit(
+        "redis_bytes_per_contact",
+        median_of([r["memory_usage_per_contact"] for r in runs]),
+        "bytes (MEMORY USAGE of the campaign's keys)",
+        info_memory_delta=median_of([r["info_delta_per_contact"] for r in runs]),
+        after_submit=median_of([r["submitted_per_contact"] for r in runs]),
+        by_key_kind=runs[-1]["by_kind_per_contact"],
+        counts=runs[-1]["counts"],
+        target_max=TARGET_BYTES,
+        **setup,
+    )
+
+
+if __name__ == "__main__":
+    main()
