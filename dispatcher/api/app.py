@@ -1,0 +1,101 @@
+"""`create_app(settings)`: the ASGI app of the HTTP API, its routes, errors and middleware.
+
+FastAPI over Starlette: the pydantic models the dispatcher already validates specs with become the
+OpenAPI schema (`/openapi.json`, `/docs`) without a second description that could drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from dispatcher import __version__
+from dispatcher.api import campaigns, dnc, ops, webhooks
+from dispatcher.api.errors import install_error_handlers
+from dispatcher.api.models import SubmitJson
+from dispatcher.api.requestlog import RequestLogMiddleware
+from dispatcher.api.services import Services
+from dispatcher.api.sources import networks
+from dispatcher.errors import ConfigurationError
+from dispatcher.logs import get_logger
+from dispatcher.metrics import CampaignCollector
+from dispatcher.queue import make_broker, send
+from dispatcher.settings import Settings
+from dispatcher.state import StateStore
+
+__all__ = ["create_app"]
+
+log = get_logger(__name__)
+
+DESCRIPTION = """Submit voice-call campaigns to the effebot dispatcher, control them, read their
+results and manage the do-not-call list. Every route under `/campaigns` and `/dnc` needs a bearer
+token (`DISPATCHER_API_TOKENS`); `/healthz`, `/readyz`, `/metrics` and the webhook receiver
+(whose path token is its secret) do not."""
+
+
+def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAPI:
+    """The API for `settings`; `store` defaults to a new connection to `settings.redis_url`."""
+    if store is None:
+        if settings.redis_url is None:
+            raise ConfigurationError("DISPATCHER_REDIS_URL must be set for the HTTP API")
+        store = StateStore.connect(settings.redis_url, settings.key_prefix)
+    try:
+        sources = networks(settings.webhook_allowed_sources)
+        proxies = networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigurationError(f"webhook source settings: {exc}") from None
+    broker = make_broker(settings, store.client)
+
+    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
+        send(broker, settings.queue_name, actor, args, delay_ms)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CampaignCollector(store, settings.metrics_recent_campaigns))
+    if not settings.api_tokens:
+        log.warning("api.no_tokens", hint="set DISPATCHER_API_TOKENS; every intake route is 401")
+    if settings.webhook_secret is None:
+        log.warning("api.no_webhook_secret", hint="webhooks are refused (404) without one")
+
+    app = FastAPI(
+        title="effebot dispatcher",
+        version=__version__,
+        description=DESCRIPTION,
+    )
+    app.state.services = Services(
+        settings=settings,
+        store=store,
+        enqueue=enqueue,
+        registry=registry,
+        webhook_sources=sources,
+        trusted_proxies=proxies,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
+    app.include_router(campaigns.router)
+    app.include_router(dnc.router)
+    app.include_router(webhooks.router)
+    app.include_router(ops.router)
+    _document_submit_body(app)
+    return app
+
+
+def _document_submit_body(app: FastAPI) -> None:
+    """Add `SubmitJson` (read by hand, so FastAPI cannot see it) to the OpenAPI components."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        ref = "#/components/schemas/{model}"
+        submit = SubmitJson.model_json_schema(ref_template=ref)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in submit.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components["SubmitJson"] = submit
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,277 @@
+"""`/campaigns`: submit, list, status, lifecycle controls and streamed results."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from dispatcher.api.auth import require_token
+from dispatcher.api.errors import ApiError
+from dispatcher.api.intake import read_submission
+from dispatcher.api.models import (
+    CampaignProgress,
+    ControlResult,
+    ErrorBody,
+    PauseRequest,
+    RescheduleRequest,
+    SubmitReportBody,
+)
+from dispatcher.api.services import Services, services
+from dispatcher.export import COLUMNS, row_of
+from dispatcher.producer import submit_campaign
+from dispatcher.progress import compute_progress
+from dispatcher.state import now_ms
+
+__all__ = ["CAMPAIGN_ID", "SUBMIT_OPENAPI", "router"]
+
+#: Campaign ids are 16 hex digits; the pattern also keeps odd strings out of Redis key names.
+CAMPAIGN_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+#: Rows per chunk of a streamed export.
+EXPORT_CHUNK_ROWS = 500
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No valid bearer token."},
+    404: {"model": ErrorBody, "description": "No such campaign."},
+    503: {"model": ErrorBody, "description": "Redis is unreachable; retry later."},
+}
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=[Depends(require_token)])
+
+CampaignId = Path(pattern=CAMPAIGN_ID, description="The id `POST /campaigns` answered with.")
+
+#: The two request bodies of `POST /campaigns` (FastAPI cannot infer a body read by hand).
+SUBMIT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SubmitJson"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["spec", "file"],
+                    "properties": {
+                        "spec": {
+                            "type": "string",
+                            "description": "The campaign spec as JSON text (the `spec` object).",
+                        },
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "Contacts: CSV with a `phone` column, or JSON Lines.",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SubmitReportBody,
+    responses={
+        **_ERRORS,
+        413: {"model": ErrorBody, "description": "Larger than DISPATCHER_MAX_UPLOAD_BYTES."},
+        415: {"model": ErrorBody, "description": "Neither JSON nor multipart."},
+        422: {
+            "model": ErrorBody,
+            "description": "Invalid spec (`errors` name fields) or refused (`report` lists rows).",
+        },
+    },
+    openapi_extra=SUBMIT_OPENAPI,
+    summary="Submit a campaign",
+)
+async def submit(
+    request: Request,
+    strict: bool = Query(False, description="Refuse the whole submission if any row is rejected."),
+    fmt: Literal["csv", "jsonl"] | None = Query(
+        None, alias="format", description="The upload's format (default: by file name)."
+    ),
+) -> JSONResponse:
+    """Validate, store and enqueue a campaign; nothing is enqueued unless it is accepted."""
+    svc = services(request)
+    settings = svc.settings
+    async with read_submission(
+        request, settings.max_upload_bytes, settings.default_region, fmt
+    ) as submission:
+        report = await run_in_threadpool(
+            submit_campaign,
+            svc.store,
+            svc.enqueue,
+            submission.spec,
+            submission.contacts,
+            strict=strict,
+        )
+    body = report.as_dict()
+    if report.campaign_id is None:
+        raise ApiError(
+            422,
+            report.refused_because or "the submission was refused",
+            code="submission_refused",
+            report=body,
+        )
+    return JSONResponse(body, status_code=201)
+
+
+def _progress(svc: Services, campaign_id: str) -> dict[str, Any]:
+    store = svc.store
+    return compute_progress(store.meta(campaign_id), store.counts(campaign_id), now_ms()).as_dict()
+
+
+@router.get("", response_model=list[CampaignProgress], responses=_ERRORS, summary="List campaigns")
+def list_campaigns(
+    request: Request, limit: int = Query(50, ge=1, le=500, description="Newest first.")
+) -> list[dict[str, Any]]:
+    """Campaigns, newest first, each with its progress."""
+    svc = services(request)
+    return [_progress(svc, campaign_id) for campaign_id in svc.store.list_campaigns(limit)]
+
+
+@router.get(
+    "/{campaign_id}",
+    response_model=CampaignProgress,
+    responses=_ERRORS,
+    summary="A campaign's status",
+)
+def get_campaign(request: Request, campaign_id: str = CampaignId) -> dict[str, Any]:
+    """Status, counts by contact state, rate, ETA and pause reason."""
+    return _progress(services(request), campaign_id)
+
+
+_CONTROL_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    409: {"model": ErrorBody, "description": "The campaign's status does not allow it."},
+}
+
+
+def _controls(svc: Services) -> Any:
+    from dispatcher.controls import Controls
+
+    return Controls(svc.store, svc.enqueue)
+
+
+@router.post(
+    "/{campaign_id}/pause",
+    response_model=ControlResult,
+    responses=_CONTROL_ERRORS,
+    summary="Pause a campaign",
+)
+def pause(
+    request: Request,
+    campaign_id: str = CampaignId,
+    body: Annotated[PauseRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    """Stop new dials at once; calls planned at the provider are parked."""
+    reason = body.reason if body is not None else None
+    result: dict[str, Any] = _controls(services(request)).pause(campaign_id, reason)
+    return result
+
+
+@router.post(
+    "/{campaign_id}/resume",
+    response_model=ControlResult,
+    responses=_CONTROL_ERRORS,
+    summary="Resume a paused campaign",
+)
+def resume(request: Request, campaign_id: str = CampaignId) -> dict[str, Any]:
+    """Continue exactly where the campaign stopped."""
+    result: dict[str, Any] = _controls(services(request)).resume(campaign_id)
+    return result
+
+
+@router.post(
+    "/{campaign_id}/cancel",
+    response_model=ControlResult,
+    responses=_CONTROL_ERRORS,
+    summary="Cancel a campaign",
+)
+def cancel(request: Request, campaign_id: str = CampaignId) -> dict[str, Any]:
+    """Unsent contacts end `cancelled`; planned calls are removed at the provider."""
+    result: dict[str, Any] = _controls(services(request)).cancel(campaign_id)
+    return result
+
+
+@router.post(
+    "/{campaign_id}/reschedule",
+    response_model=ControlResult,
+    responses=_CONTROL_ERRORS,
+    summary="Move a scheduled campaign's start",
+)
+def reschedule(
+    request: Request, body: RescheduleRequest, campaign_id: str = CampaignId
+) -> dict[str, Any]:
+    """Change the start time of a scheduled campaign."""
+    result: dict[str, Any] = _controls(services(request)).reschedule(campaign_id, body.start_at)
+    return result
+
+
+@router.get(
+    "/{campaign_id}/results",
+    responses={
+        **_ERRORS,
+        200: {
+            "description": "Every contact with its state and the provider's details.",
+            "content": {"text/csv": {}, "application/x-ndjson": {}},
+        },
+    },
+    response_class=StreamingResponse,
+    summary="Stream a campaign's results",
+)
+def results(
+    request: Request,
+    campaign_id: str = CampaignId,
+    fmt: Literal["csv", "jsonl"] = Query("csv", alias="format"),
+) -> StreamingResponse:
+    """Every contact and its attempt details, streamed as CSV or JSON Lines."""
+    store = services(request).store
+    store.meta(campaign_id)  # 404 before the first byte is sent
+    records = store.iter_contacts(campaign_id)
+    rows = (row_of(record) for record in records)
+    if fmt == "jsonl":
+        return StreamingResponse(
+            _jsonl_chunks(rows),
+            media_type="application/x-ndjson",
+            headers={"Content-Disposition": f'attachment; filename="{campaign_id}.jsonl"'},
+        )
+    return StreamingResponse(
+        _csv_chunks(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{campaign_id}.csv"'},
+    )
+
+
+def _csv_chunks(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for count, row in enumerate(rows, start=1):
+        if row["data"] is not None:
+            row = {**row, "data": json.dumps(row["data"], ensure_ascii=False)}
+        writer.writerow(row)
+        if count % EXPORT_CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _jsonl_chunks(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    lines: list[str] = []
+    for row in rows:
+        lines.append(
+            json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False)
+        )
+        if len(lines) >= EXPORT_CHUNK_ROWS:
+            yield "\n".join(lines) + "\n"
+            lines = []
+    if lines:
+        yield "\n".join(lines) + "\n"

@@ -1,0 +1,85 @@
+"""`/dnc`: the do-not-call list, checked at submit and again before each dial."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from dispatcher.api.auth import require_token
+from dispatcher.api.errors import ApiError
+from dispatcher.api.models import DncAdded, DncPhones, DncRemoved, ErrorBody, FieldError
+from dispatcher.api.services import services
+from dispatcher.phones import InvalidPhone, normalise_phone
+
+__all__ = ["normalised", "router"]
+
+#: Numbers per chunk of the streamed list.
+LIST_CHUNK = 1000
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No valid bearer token."},
+    422: {"model": ErrorBody, "description": "A number is not valid (`errors` name each)."},
+    503: {"model": ErrorBody, "description": "Redis is unreachable; retry later."},
+}
+
+router = APIRouter(prefix="/dnc", tags=["do-not-call"], dependencies=[Depends(require_token)])
+
+
+def normalised(phones: list[str], default_region: str) -> list[str]:
+    """Provider-format numbers; 422 naming every invalid one (nothing is changed then)."""
+    out: list[str] = []
+    errors: list[FieldError] = []
+    for index, raw in enumerate(phones):
+        try:
+            out.append(normalise_phone(raw, default_region))
+        except InvalidPhone as exc:
+            errors.append(FieldError(field=f"phones.{index}", message=str(exc)))
+    if errors:
+        raise ApiError(422, "invalid phone numbers; nothing was changed", errors=errors)
+    return out
+
+
+@router.get(
+    "",
+    response_class=StreamingResponse,
+    responses={
+        **_ERRORS,
+        200: {"description": "One number per line.", "content": {"text/plain": {}}},
+    },
+    summary="Stream the do-not-call list",
+)
+def list_dnc(request: Request) -> StreamingResponse:
+    """Every number on the list, one per line (streamed; order is Redis's)."""
+    store = services(request).store
+    store.ping()  # 503 before the stream starts rather than a cut-off answer
+    return StreamingResponse(_chunks(store.dnc_iter()), media_type="text/plain; charset=utf-8")
+
+
+def _chunks(phones: Iterator[str]) -> Iterator[str]:
+    lines: list[str] = []
+    for phone in phones:
+        lines.append(phone)
+        if len(lines) >= LIST_CHUNK:
+            yield "\n".join(lines) + "\n"
+            lines = []
+    if lines:
+        yield "\n".join(lines) + "\n"
+
+
+@router.post("", response_model=DncAdded, responses=_ERRORS, summary="Add numbers")
+def add_dnc(request: Request, body: DncPhones) -> DncAdded:
+    """Add numbers (normalised like contacts) to the list."""
+    svc = services(request)
+    phones = normalised(body.phones, svc.settings.default_region)
+    return DncAdded(added=svc.store.dnc_add(phones))
+
+
+@router.delete("", response_model=DncRemoved, responses=_ERRORS, summary="Remove numbers")
+def remove_dnc(request: Request, body: DncPhones) -> DncRemoved:
+    """Remove numbers from the list."""
+    svc = services(request)
+    phones = normalised(body.phones, svc.settings.default_region)
+    return DncRemoved(removed=svc.store.dnc_remove(phones))

@@ -1,0 +1,160 @@
+"""`POST /webhooks/effebot/{token}`: the provider's call details and IVR actions, reconciled.
+
+The provider cannot sign its requests, so the URL is the secret: the token is
+`<campaign id>.<HMAC(webhook_secret, campaign id)>` (see `dispatcher.webhook_tokens`), checked in
+constant time. A token that does not verify is 404, like a path that does not exist, so probing
+learns nothing. An optional allow-list of source addresses is checked first (403), believing
+`X-Forwarded-For` only from configured trusted proxies.
+
+Call details run the same idempotent reconciliation as the poller and push the call's next poll
+back to `poll_max_interval_s` (webhooks are the fast path; polling stays the safety net, so a lost
+webhook is still reconciled). The answer is 200 only once the update is stored: when Redis fails it
+is 503, and the provider tries again (up to 3 times a minute, says the reference).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from dispatcher.api.errors import ApiError, field_errors
+from dispatcher.api.models import ErrorBody, WebhookAck
+from dispatcher.api.services import Services, services
+from dispatcher.api.sources import client_address, source_allowed
+from dispatcher.effebot.responses import CallDetails
+from dispatcher.errors import DispatcherError
+from dispatcher.logs import get_logger
+from dispatcher.metrics import observe_reconciled, observe_webhook
+from dispatcher.reconcile import reconcile_call
+from dispatcher.state import now_ms
+from dispatcher.webhook_tokens import campaign_of_token
+
+__all__ = ["MAX_WEBHOOK_BYTES", "router"]
+
+log = get_logger(__name__)
+
+#: A call-details body for a 1,000-phone api call is ~1 MB; nothing legitimate is bigger.
+MAX_WEBHOOK_BYTES = 4 * 1024 * 1024
+
+router = APIRouter(tags=["webhooks"])
+
+_WEBHOOK_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "description": (
+                        "Either the call details of `apiCalls/get` (`id`, `calls`), or an IVR "
+                        'action\'s body (`{"call": {"phone", "answer"}, ...parameters}`).'
+                    ),
+                    "type": "object",
+                    "additionalProperties": True,
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/webhooks/effebot/{token}",
+    response_model=WebhookAck,
+    responses={
+        400: {"model": ErrorBody, "description": "Not JSON."},
+        403: {"model": ErrorBody, "description": "The source address is not allowed."},
+        404: {"model": ErrorBody, "description": "Unknown token."},
+        413: {"model": ErrorBody, "description": "Body too large."},
+        422: {"model": ErrorBody, "description": "Neither call details nor an IVR action."},
+        503: {"model": ErrorBody, "description": "Not stored; the provider should retry."},
+    },
+    openapi_extra=_WEBHOOK_OPENAPI,
+    summary="Receive the provider's webhooks",
+)
+async def receive_webhook(
+    request: Request, token: str = Path(max_length=200, description="The secret path token.")
+) -> WebhookAck:
+    """Store call details or an IVR answer; 200 only once stored."""
+    svc = services(request)
+    kind = "unknown"
+    try:
+        campaign_id = _authorise(svc, request, token)
+        payload = await _json_body(request)
+        if isinstance(payload, dict) and "calls" in payload:
+            kind = "call"
+            outcome = await run_in_threadpool(_apply_details, svc, campaign_id, payload)
+        elif isinstance(payload, dict) and isinstance(payload.get("call"), dict):
+            kind = "ivr"
+            outcome = await run_in_threadpool(_apply_ivr, svc, campaign_id, payload["call"])
+        else:
+            raise ApiError(422, "expected call details (`id`, `calls`) or an IVR action (`call`)")
+    except ApiError as exc:
+        observe_webhook(kind, exc.code)
+        raise
+    except DispatcherError as exc:
+        observe_webhook(kind, "not_stored")
+        log.warning("webhook.not_stored", kind=kind, error=str(exc))
+        raise
+    observe_webhook(kind, outcome)
+    return WebhookAck(outcome=outcome)
+
+
+def _authorise(svc: Services, request: Request, token: str) -> str:
+    settings = svc.settings
+    peer = request.client.host if request.client is not None else None
+    address = client_address(peer, request.headers.get("x-forwarded-for"), svc.trusted_proxies)
+    if not source_allowed(address, svc.webhook_sources):
+        log.warning("webhook.source_refused", source=address)
+        raise ApiError(403, "this source may not post webhooks", code="source_refused")
+    secret = settings.webhook_secret
+    campaign_id = campaign_of_token(secret.get_secret_value(), token) if secret else None
+    if campaign_id is None:
+        raise ApiError(404, "Not Found", code="bad_token")
+    return campaign_id
+
+
+async def _json_body(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+        raise ApiError(413, f"the body is larger than {MAX_WEBHOOK_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BYTES:
+            raise ApiError(413, f"the body is larger than {MAX_WEBHOOK_BYTES} bytes")
+    try:
+        return json.loads(bytes(body))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}", code="malformed") from None
+
+
+def _apply_details(svc: Services, campaign_id: str, payload: dict[str, Any]) -> str:
+    try:
+        details = CallDetails.model_validate(payload)
+    except ValidationError as exc:
+        raise ApiError(
+            422,
+            "the call details are not valid",
+            code="malformed",
+            errors=field_errors(list(exc.errors())),
+        ) from None
+    if details.id is None:
+        raise ApiError(422, "the call details have no `id`", code="malformed")
+    svc.store.meta(campaign_id)  # CampaignNotFound (404) for a campaign deleted since
+    next_due_ms = now_ms() + int(svc.settings.poll_max_interval_s * 1000)
+    reconcile_call(svc.store, campaign_id, details, next_due_ms=next_due_ms, source="webhook")
+    observe_reconciled(details, "webhook")
+    return "applied"
+
+
+def _apply_ivr(svc: Services, campaign_id: str, call: dict[str, Any]) -> str:
+    phone, answer = call.get("phone"), call.get("answer")
+    if not isinstance(phone, str | int) or isinstance(phone, bool) or answer is None:
+        raise ApiError(422, "an IVR action needs `call.phone` and `call.answer`", code="malformed")
+    svc.store.meta(campaign_id)
+    recorded = svc.store.record_ivr_answer(campaign_id, str(phone), str(answer))
+    return "recorded" if recorded else "unknown_phone"
