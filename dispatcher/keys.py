@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ACTOR_POLL", "ACTOR_SEND_BATCH", "CampaignKeys", "Keys"]
+__all__ = ["ACTOR_CONTROL", "ACTOR_POLL", "ACTOR_SEND_BATCH", "CampaignKeys", "Keys"]
 
 #: Actor names: the producer enqueues by name, so it needs no import of the workers package.
 ACTOR_SEND_BATCH = "send_batch"
 ACTOR_POLL = "poll_campaign"
+ACTOR_CONTROL = "control_campaign"
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,9 +155,10 @@ def submit_campaign(
             "submitted_at": now_ms(),
         },
     )
-    delay_ms = (
-        int((spec.start_at - moment).total_seconds() * 1000) if later and spec.start_at else None
-    )
+    # Plan-ahead campaigns are created now (planned at the provider); others wait for the start.
+    delay_ms = None
+    if later and spec.start_at is not None and not spec.plan_ahead:
+        delay_ms = int((spec.start_at - moment).total_seconds() * 1000)
     for batch_no in range(1, report.batches + 1):
         enqueue(ACTOR_SEND_BATCH, (campaign_id, batch_no), delay_ms)
     store.set_meta(campaign_id, {"enqueued": report.batches})

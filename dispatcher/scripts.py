@@ -42,10 +42,11 @@ local function move(counts, from, to)
   redis.call('HINCRBY', counts, to, 1)
 end
 
--- A campaign whose contacts are all terminal becomes finished (from running or paused).
+-- A campaign whose contacts are all terminal becomes finished (a plan-ahead campaign can get
+-- there while still scheduled).
 local function maybe_finish(meta, counts, now_ms)
   local status = redis.call('HGET', meta, 'status')
-  if status ~= 'running' and status ~= 'paused' then return 0 end
+  if status ~= 'running' and status ~= 'paused' and status ~= 'scheduled' then return 0 end
   if redis.call('HGET', meta, 'submitted') ~= '1' then return 0 end
   local open = redis.call('HMGET', counts, 'pending', 'sending', 'sent')
   local n = 0
@@ -93,14 +94,21 @@ return out
 """
 
 # KEYS: meta, counts, contacts, batch, batch phones, dnc
-# ARGV: now_ms, lease_ms, token
-# Returns {'claimed', phone...} | {'sending', lease_until_ms} | {other status}
+# ARGV: now_ms, lease_ms, token, batch number
+# Returns {'claimed', phone...} | {'sending', lease_until_ms} | {'held', campaign status}
+#         | {the batch's status}
 CLAIM_BATCH = (
     _PRELUDE
     + """
 local meta, counts, contacts, batch, bp, dnc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local now, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local now, lease, token, bn = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local st = redis.call('HGET', batch, 'status') or 'pending'
+-- Re-read here, atomically with the claim: a pause or cancel that landed while this worker waited
+-- for its pacing slot must stop the dial.
+local cstatus = redis.call('HGET', meta, 'status')
+if st == 'pending' and cstatus ~= 'running' and cstatus ~= 'scheduled' then
+  return {'held', cstatus or 'missing'}
+end
 if st == 'sending' then
   return {'sending', redis.call('HGET', batch, 'lease_until') or '0'}
 end
@@ -111,7 +119,7 @@ for _, phone in ipairs(phones) do
   local raw = redis.call('HGET', contacts, phone)
   if raw then
     local rec = cjson.decode(raw)
-    if rec.s == 'pending' then
+    if rec.s == 'pending' and tostring(rec.b) == bn then
       if redis.call('SISMEMBER', dnc, phone) == 1 then
         move(counts, rec.s, 'blocked')
         rec.s = 'blocked'
@@ -138,22 +146,23 @@ return claimed
 )
 
 # KEYS: meta, counts, contacts, batch, calls, poll
-# ARGV: batch number, api call id, due_ms, now_ms, then the phones sent
+# ARGV: batch number, api call id, due_ms, now_ms, planned_at_ms or '', then the phones sent
 MARK_SENT = """
 local meta, counts, contacts, batch = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local calls, poll = KEYS[5], KEYS[6]
 local bn, call_id, due, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 redis.call('HSET', batch, 'status', 'sent', 'api_call_id', call_id, 'sent_at', now)
+if ARGV[5] ~= '' then redis.call('HSET', batch, 'planned_at', ARGV[5]) end
 redis.call('HDEL', batch, 'lease_until', 'token')
 redis.call('HSET', calls, call_id, bn)
 redis.call('ZADD', poll, due, call_id)
 local moved = 0
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local phone = ARGV[i]
   local raw = redis.call('HGET', contacts, phone)
   if raw then
     local rec = cjson.decode(raw)
-    if rec.s == 'sending' or rec.s == 'pending' then
+    if (rec.s == 'sending' or rec.s == 'pending') and tostring(rec.b) == bn then
       redis.call('HINCRBY', counts, rec.s, -1)
       redis.call('HINCRBY', counts, 'sent', 1)
       rec.s = 'sent'
@@ -192,19 +201,24 @@ return 1
 
 # End a batch's still-open contacts in one terminal state with a reason.
 # KEYS: meta, counts, contacts, batch, batch phones
-# ARGV: state, reason, now_ms, batch status to record
+# ARGV: state, reason, now_ms, batch status to record, the batch status required ('' any),
+#       batch number
 # Returns {contacts moved, campaign finished (0/1)}
 FINISH_BATCH = (
     _PRELUDE
     + """
 local meta, counts, contacts, batch, bp = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local state, reason, now, bstatus = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local expected, bn = ARGV[5], ARGV[6]
+if expected ~= '' and (redis.call('HGET', batch, 'status') or 'pending') ~= expected then
+  return {0, 0}
+end
 local moved = 0
 for _, phone in ipairs(redis.call('LRANGE', bp, 0, -1)) do
   local raw = redis.call('HGET', contacts, phone)
   if raw then
     local rec = cjson.decode(raw)
-    if rec.s == 'pending' or rec.s == 'sending' then
+    if (rec.s == 'pending' or rec.s == 'sending') and tostring(rec.b) == bn then
       move(counts, rec.s, state)
       rec.s = state
       rec.r = reason

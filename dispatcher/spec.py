@@ -39,6 +39,13 @@ class CampaignSpec(BaseModel):
         None, gt=0, description="This campaign's pace; unset means only the global limit applies."
     )
     start_at: AwareDatetime | None = Field(None, description="When dialling may begin.")
+    plan_ahead: bool = Field(
+        False,
+        description=(
+            "With a future start_at: create the calls right away with plannedAt = start_at, so "
+            "they wait at the provider (pause, reschedule and cancel then move or remove them)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _call_or_template(self) -> CampaignSpec:

@@ -74,9 +74,10 @@ def _translate(fn: Callable[P, R]) -> Callable[P, R]:
 class Claim:
     """What claiming a batch found: the phones to send now, or why there are none."""
 
-    outcome: str  # claimed | sending | empty | <the batch's status>
+    outcome: str  # claimed | sending | held | empty | <the batch's status>
     phones: tuple[str, ...] = ()
     lease_until_ms: int = 0
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +261,29 @@ class StateStore:
         return {_text(k): _text(v) for k, v in raw.items()} or {"status": "pending"}
 
     @_translate
+    def batches(self, campaign_id: str) -> list[tuple[int, dict[str, str]]]:
+        """(batch number, its hash) for every batch, in one pipelined round trip per 1,000."""
+        ck = self.campaign_keys(campaign_id)
+        count = int(self.client.hget(ck.meta, "batches") or 0)
+        out: list[tuple[int, dict[str, str]]] = []
+        for start in range(1, count + 1, 1000):
+            numbers = range(start, min(start + 1000, count + 1))
+            pipe = self.client.pipeline(transaction=False)
+            for bn in numbers:
+                pipe.hgetall(ck.batch(bn))
+            for bn, raw in zip(numbers, pipe.execute(), strict=True):
+                info = {_text(k): _text(v) for k, v in raw.items()}
+                info.setdefault("status", "pending")
+                out.append((bn, info))
+        return out
+
+    @_translate
+    def set_batch_fields(self, campaign_id: str, batch_no: int, fields: dict[str, Any]) -> None:
+        self.client.hset(
+            self.campaign_keys(campaign_id).batch(batch_no), mapping=dict[Any, Any](fields)
+        )
+
+    @_translate
     def batch_phones(self, campaign_id: str, batch_no: int) -> list[str]:
         ck = self.campaign_keys(campaign_id)
         return [_text(p) for p in self.client.lrange(ck.batch_phones(batch_no), 0, -1)]
@@ -276,11 +300,14 @@ class StateStore:
             ck.batch_phones(batch_no),
             self.keys.dnc,
         ]
-        out = [_text(v) for v in self._claim(keys=keys, args=[now_ms(), lease_ms, token])]
+        args: list[Any] = [now_ms(), lease_ms, token, batch_no]
+        out = [_text(v) for v in self._claim(keys=keys, args=args)]
         if out[0] == "claimed":
             return Claim("claimed", tuple(out[1:]))
         if out[0] == "sending":
             return Claim("sending", lease_until_ms=int(out[1]))
+        if out[0] == "held":
+            return Claim("held", detail=out[1])
         return Claim(out[0])
 
     @_translate
@@ -291,11 +318,13 @@ class StateStore:
         api_call_id: str,
         phones: Sequence[str],
         due_ms: int,
+        planned_at_ms: int | None = None,
     ) -> int:
         """Record the api call the provider created for a batch and schedule its first poll."""
         ck = self.campaign_keys(campaign_id)
         keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.calls, ck.poll]
-        args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), *phones]
+        planned = "" if planned_at_ms is None else planned_at_ms
+        args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), planned, *phones]
         return int(self._sent(keys=keys, args=args))
 
     @_translate
@@ -309,14 +338,24 @@ class StateStore:
 
     @_translate
     def finish_batch(
-        self, campaign_id: str, batch_no: int, state: str, reason: str, batch_status: str
+        self,
+        campaign_id: str,
+        batch_no: int,
+        state: str,
+        reason: str,
+        batch_status: str,
+        *,
+        only_if: str = "",
     ) -> tuple[int, bool]:
-        """End the batch's open contacts in `state`; returns (moved, campaign finished)."""
+        """End the batch's open contacts in `state`; returns (moved, campaign finished).
+
+        With `only_if`, nothing happens unless the batch's status is that one (checked atomically:
+        cancelling a `pending` batch must not touch one a worker has just claimed).
+        """
         ck = self.campaign_keys(campaign_id)
         keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.batch_phones(batch_no)]
-        moved, finished = self._finish(
-            keys=keys, args=[state, reason[:500], now_ms(), batch_status]
-        )
+        args: list[Any] = [state, reason[:500], now_ms(), batch_status, only_if, batch_no]
+        moved, finished = self._finish(keys=keys, args=args)
         return int(moved), bool(finished)
 
     # --- polling --------------------------------------------------------------------------------
@@ -355,6 +394,14 @@ class StateStore:
         """The phones of the batch an api call was created for."""
         batch_no = self.client.hget(self.campaign_keys(campaign_id).calls, api_call_id)
         return [] if batch_no is None else self.batch_phones(campaign_id, int(batch_no))
+
+    @_translate
+    def poll_entries(self, campaign_id: str) -> list[tuple[str, int]]:
+        """Every api call still polled, with its due time (ms)."""
+        raw: list[Any] = list(
+            self.client.zrange(self.campaign_keys(campaign_id).poll, 0, -1, withscores=True)
+        )
+        return [(_text(member), int(score)) for member, score in raw]
 
     @_translate
     def next_poll_due_ms(self, campaign_id: str) -> int | None:

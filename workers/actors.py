@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import dramatiq
 
-from dispatcher.keys import ACTOR_POLL, ACTOR_SEND_BATCH
+from dispatcher.keys import ACTOR_CONTROL, ACTOR_POLL, ACTOR_SEND_BATCH
 from workers.batches import send_batch
 from workers.context import WorkerContext
+from workers.control import control_campaign
 from workers.polling import poll_campaign
 
 __all__ = ["Actors", "declare_actors"]
@@ -19,6 +20,7 @@ __all__ = ["Actors", "declare_actors"]
 class Actors:
     send_batch: dramatiq.Actor[..., None]
     poll_campaign: dramatiq.Actor[..., None]
+    control_campaign: dramatiq.Actor[..., None]
 
 
 def declare_actors(
@@ -31,6 +33,9 @@ def declare_actors(
 
     def _poll_campaign(campaign_id: str) -> None:
         poll_campaign(context(), campaign_id)
+
+    def _control_campaign(campaign_id: str, operation: str) -> None:
+        control_campaign(context(), campaign_id, operation)
 
     # Failures the actors expect are handled inside them; what escapes is a bug or Redis being
     # away, which dramatiq retries with backoff. Retrying is safe: every step re-reads state.
@@ -48,6 +53,14 @@ def declare_actors(
             _poll_campaign,
             broker=broker,
             actor_name=ACTOR_POLL,
+            queue_name=queue_name,
+            priority=0,
+            options=dict(options),
+        ),
+        control_campaign=dramatiq.Actor(
+            _control_campaign,
+            broker=broker,
+            actor_name=ACTOR_CONTROL,
             queue_name=queue_name,
             priority=0,
             options=dict(options),

@@ -17,6 +17,7 @@ The client's error tree decides what follows a failure: retry-safe errors give t
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 import structlog
 
@@ -29,7 +30,7 @@ from dispatcher.effebot.errors import (
 )
 from dispatcher.effebot.requests import CreateCallRequest, CreateFromTemplateRequest
 from dispatcher.errors import CampaignNotFound
-from dispatcher.keys import ACTOR_SEND_BATCH
+from dispatcher.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
 from dispatcher.outcomes import backoff_s
@@ -85,11 +86,17 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
     if status in (CampaignStatus.CANCELLED, CampaignStatus.FINISHED):
         log.info("batch.dropped", status=status.value)
         return
+    planned_at: datetime | None = None
     if status is CampaignStatus.SCHEDULED:
         if spec.start_at is not None and spec.start_at.timestamp() * 1000 > now_ms():
-            _again(ctx, campaign_id, batch_no, spec.start_at.timestamp() - now_ms() / 1000, attempt)
-            return
-        store.set_status(campaign_id, CampaignStatus.RUNNING, [CampaignStatus.SCHEDULED])
+            if not spec.plan_ahead:
+                delay_s = spec.start_at.timestamp() - now_ms() / 1000
+                _again(ctx, campaign_id, batch_no, delay_s, attempt)
+                return
+            # Created now, dialled by the provider at the start time.
+            planned_at = spec.start_at
+        else:
+            store.set_status(campaign_id, CampaignStatus.RUNNING, [CampaignStatus.SCHEDULED])
 
     batch = store.batch_status(campaign_id, batch_no)
     if batch["status"] == "sending":
@@ -115,13 +122,16 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
     if claim.outcome == "sending":
         _check_lease(ctx, campaign_id, batch_no, claim.lease_until_ms, attempt)
         return
+    if claim.outcome == "held":
+        log.info("batch.held", status=claim.detail)
+        return
     if claim.outcome == "empty":
         log.info("batch.nothing_to_dial")
         return
     if claim.outcome != "claimed":
         log.debug("batch.already_done", batch_status=claim.outcome)
         return
-    _create(ctx, campaign_id, batch_no, spec, list(claim.phones), token, attempt)
+    _create(ctx, campaign_id, batch_no, spec, list(claim.phones), token, attempt, planned_at)
 
 
 def _create(
@@ -132,17 +142,18 @@ def _create(
     phones: list[str],
     token: str,
     attempt: int,
+    planned_at: datetime | None,
 ) -> None:
     store = ctx.store
     request: CreateCallRequest | CreateFromTemplateRequest
     try:
         if spec.call is not None:
             request = spec.call.to_request(
-                phones, webhook_url=ctx.settings.webhook_url(campaign_id)
+                phones, planned_at=planned_at, webhook_url=ctx.settings.webhook_url(campaign_id)
             )
         else:
             assert spec.template is not None  # the spec validator guarantees one of them
-            request = spec.template.to_request(phones)
+            request = spec.template.to_request(phones, planned_at=planned_at)
     except ValueError as exc:
         # Validated at submit time, so this is a bug or a spec edited in Redis: nothing was sent.
         store.finish_batch(campaign_id, batch_no, "failed", f"invalid request: {exc}", "failed")
@@ -185,9 +196,16 @@ def _create(
     api_call_id = str(response.id)
     structlog.contextvars.bind_contextvars(api_call_id=api_call_id)
     due = now_ms() + int(ctx.settings.poll_first_delay_s * 1000)
-    store.mark_sent(campaign_id, batch_no, api_call_id, phones, due)
+    planned_ms = None if planned_at is None else int(planned_at.timestamp() * 1000)
+    store.mark_sent(campaign_id, batch_no, api_call_id, phones, due, planned_ms)
     log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
     ensure_poll(ctx, campaign_id, due)
+    # A pause or cancel that landed while this request was in flight did not see this call.
+    status = store.status(campaign_id)
+    if status is CampaignStatus.CANCELLED:
+        ctx.send(ACTOR_CONTROL, (campaign_id, "cancel"))
+    elif status is CampaignStatus.PAUSED and planned_at is not None:
+        ctx.send(ACTOR_CONTROL, (campaign_id, "park"))
 
 
 def _ambiguous(
