@@ -15,6 +15,7 @@ import click
 from pydantic import ValidationError
 
 from dispatcher import __version__
+from dispatcher.api.command import serve_command
 from dispatcher.errors import ConfigurationError, DispatcherError
 from dispatcher.logs import configure_logging
 from dispatcher.sandbox.command import sandbox_command
@@ -448,6 +449,7 @@ def demo(
 
 # The sandbox is a command of its own module, registered here so `dispatcher --help` lists it.
 cli.add_command(sandbox_command)
+cli.add_command(serve_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -77,12 +77,12 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
     app.include_router(dnc.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)
-    _document_submit_body(app)
+    _finish_openapi(app)
     return app
 
 
-def _document_submit_body(app: FastAPI) -> None:
-    """Add `SubmitJson` (read by hand, so FastAPI cannot see it) to the OpenAPI components."""
+def _finish_openapi(app: FastAPI) -> None:
+    """Add `SubmitJson` (read by hand, so FastAPI cannot see it); document our 422 body."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -95,7 +95,23 @@ def _document_submit_body(app: FastAPI) -> None:
         for name, definition in submit.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components["SubmitJson"] = submit
+        _errors_are_error_bodies(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _errors_are_error_bodies(schema: dict[str, Any]) -> None:
+    """FastAPI documents its default 422 body; ours is `ErrorBody` like every other error."""
+    default = "#/components/schemas/HTTPValidationError"
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            body = answer.get("content", {}).get("application/json", {}).get("schema", {})
+            if body.get("$ref") == default:
+                body["$ref"] = "#/components/schemas/ErrorBody"
+                answer["description"] = "The request is not valid (`errors` name the fields)."
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
