@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from dispatcher.effebot.responses import CallDetails
+    from dispatcher.settings import Settings
     from dispatcher.state import StateStore
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "observe_webhook",
     "poll_lag_s",
     "render",
+    "worker_middleware",
 ]
 
 log = get_logger(__name__)
@@ -161,6 +163,21 @@ class CampaignCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
+
+
+def worker_middleware(settings: Settings) -> list[Any]:
+    """dramatiq's Prometheus middleware when `worker_prometheus` is set, else nothing.
+
+    Its exposition server (port `dramatiq_prom_port`, default 9191) is forked once by the
+    `dramatiq` master and serves what every worker process wrote to the multiprocess directory,
+    ours included: start workers with `PROMETHEUS_MULTIPROC_DIR` and `dramatiq_prom_db` set to the
+    same empty directory so prometheus_client writes there from the first import on.
+    """
+    if not settings.worker_prometheus:
+        return []
+    from dramatiq.middleware.prometheus import Prometheus
+
+    return [Prometheus()]
 
 
 def render(*registries: CollectorRegistry) -> bytes:

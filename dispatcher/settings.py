@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Proxies (addresses or CIDRs) whose X-Forwarded-For header is believed.",
     )
+    worker_prometheus: bool = Field(
+        False,
+        description=(
+            "Add dramatiq's Prometheus middleware to worker processes (its exposition server "
+            "serves every process's metrics; set PROMETHEUS_MULTIPROC_DIR, see deploy/README.md)."
+        ),
+    )
     metrics_recent_campaigns: int = Field(
         20, ge=0, le=1000, description="Finished campaigns still reported by GET /metrics."
     )

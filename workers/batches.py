@@ -33,6 +33,7 @@ from dispatcher.errors import CampaignNotFound
 from dispatcher.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
+from dispatcher.metrics import observe_pacing_wait
 from dispatcher.outcomes import backoff_s
 from dispatcher.spec import CampaignSpec
 from dispatcher.state import now_ms
@@ -110,6 +111,7 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
     reservation = ctx.pacer.reserve(
         batch_limits(ctx.settings, campaign_id, spec, len(phones)), ctx.settings.max_pacing_wait_s
     )
+    observe_pacing_wait("send_batch", reservation.wait_s)
     if not reservation.granted:
         log.debug("batch.paced", wait_s=round(reservation.wait_s, 3))
         _again(ctx, campaign_id, batch_no, reservation.wait_s, attempt)

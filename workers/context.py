@@ -21,6 +21,7 @@ from dispatcher.effebot.client import EffebotClient
 from dispatcher.effebot.transport import make_http_client
 from dispatcher.errors import ConfigurationError
 from dispatcher.logs import get_logger
+from dispatcher.metrics import observe_provider_request
 from dispatcher.pacing import GlobalPacer
 from dispatcher.queue import send
 from dispatcher.settings import Settings
@@ -86,7 +87,9 @@ class ProcessResources(Middleware):
                 self._context = WorkerContext(
                     settings=self.settings,
                     store=self.store,
-                    client=EffebotClient.from_settings(self.settings, self._http),
+                    client=EffebotClient.from_settings(
+                        self.settings, self._http, on_request=observe_provider_request
+                    ),
                     pacer=GlobalPacer(self.store.client, self.settings.key_prefix),
                     broker=self._broker,
                 )

@@ -14,6 +14,7 @@ import structlog
 from dispatcher.effebot.errors import EffebotError
 from dispatcher.keys import ACTOR_POLL
 from dispatcher.logs import get_logger
+from dispatcher.metrics import observe_pacing_wait, observe_reconciled
 from dispatcher.outcomes import backoff_s
 from dispatcher.reconcile import reconcile_call
 from dispatcher.state import now_ms
@@ -57,6 +58,7 @@ def _poll(ctx: WorkerContext, campaign_id: str) -> None:
     lease_ms = int(settings.poll_lease_s * 1000)
     for _ in range(MAX_CHUNKS_PER_POLL):
         reservation = ctx.pacer.reserve([provider_limit(settings)], settings.max_pacing_wait_s)
+        observe_pacing_wait("poll_campaign", reservation.wait_s)
         if not reservation.granted:
             ensure_poll(ctx, campaign_id, now_ms() + int(reservation.wait_s * 1000))
             return
@@ -101,6 +103,7 @@ def _poll_chunk(ctx: WorkerContext, campaign_id: str, due: list[tuple[str, int]]
                 store.reschedule_call(campaign_id, call_id, _next_due(ctx, polls))
             continue
         reconcile_call(store, campaign_id, detail, next_due_ms=_next_due(ctx, polls), source="poll")
+        observe_reconciled(detail, "poll")
 
 
 def _give_up(ctx: WorkerContext, campaign_id: str, call_id: str) -> None:

@@ -15,6 +15,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from dispatcher.metrics import worker_middleware
 from dispatcher.queue import make_broker
 from dispatcher.settings import Settings
 from dispatcher.state import StateStore
@@ -47,6 +48,7 @@ def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
         Retries(),
         resources,
         Watchdog(resources.context, settings.watchdog_interval_s),
+        *worker_middleware(settings),
     ]
     broker = make_broker(settings, store.client, middleware=middleware)
     actors = declare_actors(broker, settings.queue_name, resources.context)
