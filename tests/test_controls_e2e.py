@@ -79,6 +79,7 @@ def test_cancel_removes_planned_calls_and_cancels_unsent_contacts(
     sandbox: Any,
     worker_pool: WorkerPool,
 ) -> None:
+    sandbox.configure(speedup=1.0)  # planned calls must stay planned while the test looks
     worker_pool.start(worker_env(settings, sandbox.url, provider_rate_per_s=20), count=1, threads=4)
     start = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     report = submit(settings, store, 200, batch_size=20, start_at=start, plan_ahead=True)
@@ -127,6 +128,7 @@ def test_pause_parks_planned_calls_and_reschedule_moves_them(
     sandbox: Any,
     worker_pool: WorkerPool,
 ) -> None:
+    sandbox.configure(speedup=1.0)  # planned calls must stay planned while the test looks
     worker_pool.start(worker_env(settings, sandbox.url, provider_rate_per_s=20), count=1, threads=4)
     start = datetime.now(UTC) + timedelta(hours=2)
     report = submit(settings, store, 40, batch_size=20, start_at=start.isoformat(), plan_ahead=True)
@@ -151,6 +153,7 @@ def test_pause_parks_planned_calls_and_reschedule_moves_them(
         soon = datetime.now(UTC) + timedelta(seconds=1)
         controls.reschedule(cid, soon)
         assert wait_for(lambda: all(p < start - timedelta(hours=1) for p in planned_at()), 30)
+    sandbox.configure(speedup=600.0)  # now let the calls play out
     assert wait_for(lambda: finished(store, cid), 120), store.counts(cid)
     assert_consistent(store, cid, 40)
     assert max(sandbox.stats()["creates_per_phone"].values()) == 1

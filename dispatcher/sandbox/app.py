@@ -91,7 +91,10 @@ class Sandbox:
         self.create_paths = frozenset({"/apiCalls/create", config.template_create_path})
 
     def reset(self) -> None:
-        """Forget calls, created records, stats and faults; keep the config."""
+        """Forget calls, created records, stats and faults; keep the config; realign the clock."""
+        # A sped-up clock runs ahead of the wall clock; a reset account starts from "now" again,
+        # so that a plannedAt computed from the wall clock means what it says.
+        self.clock.realign()
         self.state.reset()
         self.stats.reset()
         self.faults.reset()

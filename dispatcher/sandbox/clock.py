@@ -40,6 +40,11 @@ class SimClock:
         self._real_anchor = self._monotonic()
         self.speedup = speedup
 
+    def realign(self) -> None:
+        """Start simulated time again from the wall clock (a reset account starts from now)."""
+        self._sim_anchor = self._wall()
+        self._real_anchor = self._monotonic()
+
     def real_delay_s(self, sim_at: float) -> float:
         """Real seconds from now until the simulated instant `sim_at` (0 if already past)."""
         return max(0.0, (sim_at - self.now()) / self.speedup)
