@@ -178,3 +178,45 @@ def check_campaign(
         f"scale: {CONTACTS} contacts, peak {stats['peak_rps']}/s of {RATE_PER_S}, "
         f"requests {stats['requests']}, webhooks {stats['webhooks']}, applied {applied:.0f}"
     )
+
+
+def test_a_worker_serves_dramatiq_and_dispatcher_metrics_on_its_exposition_port(
+    settings: Settings, sandbox: Any, worker_pool: WorkerPool, tmp_path: Path
+) -> None:
+    from dispatcher.contacts import read_iterable
+    from dispatcher.producer import submit_campaign
+    from dispatcher.queue import make_broker, send
+    from dispatcher.spec import parse_spec
+    from dispatcher.state import StateStore
+
+    assert settings.redis_url is not None
+    store = StateStore.connect(settings.redis_url, settings.key_prefix)
+    port = free_port()
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir()
+    env = worker_env(settings, sandbox.url, provider_rate_per_s=50, worker_prometheus="true")
+    env.update(
+        PROMETHEUS_MULTIPROC_DIR=str(multiproc),
+        dramatiq_prom_db=str(multiproc),
+        dramatiq_prom_host="127.0.0.1",
+        dramatiq_prom_port=str(port),
+    )
+    worker_pool.start(env, count=1, threads=4)
+    broker = make_broker(settings, store.client)
+    report = submit_campaign(
+        store,
+        lambda actor, args, delay_ms: send(broker, settings.queue_name, actor, args, delay_ms),
+        parse_spec({**SPEC, "batch_size": 20}),
+        read_iterable(phones(200), "US"),
+    )
+    campaign_id = report.campaign_id
+    assert campaign_id is not None
+    assert wait_for(lambda: store.status(campaign_id).value == "finished", 60)
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    creates = metric(text, "dispatcher_provider_requests_total", endpoint="apiCalls/create")
+    assert creates == 10
+    assert metric(text, "dramatiq_messages_total", actor_name="send_batch") >= 10
+    assert metric(text, "dispatcher_pacing_wait_seconds_count", actor="send_batch") >= 10
+    assert metric(text, "dispatcher_poll_lag_seconds_count", source="poll") > 0
+    assert phones(1)[0][:7] not in text  # no phone numbers in labels
+    store.client.close()
