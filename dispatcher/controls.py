@@ -107,6 +107,7 @@ class Controls:
                     only_if="pending",
                 )
                 cancelled += moved
+        cancelled += self.store.close_retries(campaign_id, "cancelled", "campaign cancelled")
         self.store.add_event(campaign_id, {"kind": "cancelled"})
         self.enqueue(ACTOR_CONTROL, (campaign_id, "cancel"), None)
         log.info("campaign.cancelled", campaign_id=campaign_id, contacts=cancelled)

@@ -60,6 +60,11 @@ class CampaignKeys:
         return f"{self.base}:poll"
 
     @property
+    def retry(self) -> str:
+        """Sorted set: phones waiting for another attempt, scored by when it is due (ms)."""
+        return f"{self.base}:retry"
+
+    @property
     def tick(self) -> str:
         """String: present while a poll message for this campaign is scheduled."""
         return f"{self.base}:tick"
@@ -98,6 +103,10 @@ class Keys:
     def dnc(self) -> str:
         """Set: the do-not-call list (normalised phones)."""
         return f"{self.prefix}:dnc"
+
+    def dial_counts(self, day: str) -> str:
+        """Hash: phone -> dials started on this UTC day (YYYYMMDD), all campaigns together."""
+        return f"{self.prefix}:dials:{day}"
 
     @property
     def dramatiq_namespace(self) -> str:

@@ -8,15 +8,18 @@ we do not know are kept raw on the contact and logged, never crashed on.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from dispatcher.effebot.responses import CallDetails, PhoneCall
 from dispatcher.logs import get_logger
 from dispatcher.outcomes import classify_call, is_known_status
+from dispatcher.retry_policy import RETRYABLE_OUTCOMES, RetryPolicy
+from dispatcher.spec import CampaignSpec
 from dispatcher.state import StateStore
 
-__all__ = ["CallUpdate", "plan_updates", "reconcile_call"]
+__all__ = ["CallUpdate", "plan_updates", "reconcile_call", "retry_policy_json"]
 
 log = get_logger(__name__)
 
@@ -29,6 +32,16 @@ class CallUpdate:
     state: str  # a terminal contact state, or '' while the call is not final
     detail: dict[str, Any]
     to_block: bool
+
+
+def retry_policy_json(policy: RetryPolicy) -> str:
+    """Pure: the policy as the reconcile script takes it: `{outcome: [attempts, interval ms]}`."""
+    rules = {}
+    for outcome in sorted(RETRYABLE_OUTCOMES):
+        rule = policy.rule_for(outcome)
+        if rule is not None:
+            rules[outcome] = [rule.max_attempts, int(rule.interval_s * 1000)]
+    return json.dumps(rules, separators=(",", ":")) if rules else ""
 
 
 def _unix_s(value: Any) -> int | None:
@@ -86,6 +99,7 @@ def reconcile_call(
     *,
     next_due_ms: int,
     source: str,
+    retry_policy: str | None = None,
 ) -> bool:
     """Apply one api call's details; returns True when the campaign just finished.
 
@@ -107,11 +121,15 @@ def reconcile_call(
     blocked = [u.phone for u in updates if u.to_block]
     if blocked:
         store.dnc_add(blocked)
+    if retry_policy is None:
+        spec = CampaignSpec.model_validate_json(store.meta(campaign_id)["spec"])
+        retry_policy = retry_policy_json(spec.retry)
     result = store.reconcile(
         campaign_id,
         api_call_id,
         [(u.phone, u.state, u.detail) for u in updates],
         None if all_final else next_due_ms,
+        retry_policy,
     )
     if result.strangers:
         log.warning(

@@ -11,11 +11,13 @@ from __future__ import annotations
 __all__ = [
     "ADD_CONTACTS",
     "CLAIM_BATCH",
+    "CLOSE_RETRIES",
     "FINISH_BATCH",
     "MARK_SENT",
     "RECONCILE",
     "RELEASE_BATCH",
     "SET_STATUS",
+    "TAKE_RETRIES",
     "TERMINAL_STATES",
 ]
 
@@ -58,17 +60,18 @@ end
 """.replace("__TERMINAL__", ", ".join(f"'{s}'" for s in TERMINAL_STATES))
 
 # KEYS: meta, contacts, data, counts, dnc
-# ARGV: batch key base, batch size, then pairs of (phone, data JSON or '')
-# Returns one code per pair: 0 duplicate, 1 accepted (pending), 2 blocked by the DNC list.
+# ARGV: batch key base, batch size, then triples of (phone, data JSON or '', window group or '')
+# Returns one code per triple: 0 duplicate, 1 accepted (pending), 2 blocked by the DNC list.
 ADD_CONTACTS = """
 local meta, contacts, data, counts, dnc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local base, size = ARGV[1], tonumber(ARGV[2])
-local bn = tonumber(redis.call('HGET', meta, 'batches') or '0')
-local fill = tonumber(redis.call('HGET', meta, 'batch_fill') or '0')
+-- Contacts are batched per window group (the time zone their call window is read in): each group
+-- fills its own current batch; batch numbers are shared by the whole campaign.
+local current = {}
 local out = {}
 local added, blocked = 0, 0
-for i = 3, #ARGV, 2 do
-  local phone, extra = ARGV[i], ARGV[i + 1]
+for i = 3, #ARGV, 3 do
+  local phone, extra, group = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local code
   if redis.call('HEXISTS', contacts, phone) == 1 then
     code = 0
@@ -77,10 +80,22 @@ for i = 3, #ARGV, 2 do
     blocked = blocked + 1
     code = 2
   else
-    if fill == 0 or fill >= size then bn = bn + 1; fill = 0 end
-    fill = fill + 1
-    redis.call('RPUSH', base .. ':bp:' .. bn, phone)
-    redis.call('HSET', contacts, phone, cjson.encode({s = 'pending', b = bn}))
+    local g = current[group]
+    if not g then
+      local saved = redis.call('HMGET', meta, 'bn:' .. group, 'bf:' .. group)
+      g = {bn = tonumber(saved[1] or '0'), fill = tonumber(saved[2] or '0')}
+      current[group] = g
+    end
+    if g.bn == 0 or g.fill >= size then
+      g.bn = redis.call('HINCRBY', meta, 'batches', 1)
+      g.fill = 0
+      if group ~= '' then redis.call('HSET', base .. ':b:' .. g.bn, 'zone', group) end
+    end
+    g.fill = g.fill + 1
+    redis.call('RPUSH', base .. ':bp:' .. g.bn, phone)
+    local rec = {s = 'pending', b = g.bn}
+    if group ~= '' then rec.z = group end
+    redis.call('HSET', contacts, phone, cjson.encode(rec))
     added = added + 1
     code = 1
   end
@@ -89,19 +104,23 @@ for i = 3, #ARGV, 2 do
 end
 if added > 0 then redis.call('HINCRBY', counts, 'pending', added) end
 if blocked > 0 then redis.call('HINCRBY', counts, 'blocked', blocked) end
-redis.call('HSET', meta, 'batches', bn, 'batch_fill', fill)
+for group, g in pairs(current) do
+  redis.call('HSET', meta, 'bn:' .. group, g.bn, 'bf:' .. group, g.fill)
+end
 return out
 """
 
-# KEYS: meta, counts, contacts, batch, batch phones, dnc
-# ARGV: now_ms, lease_ms, token, batch number
+# KEYS: meta, counts, contacts, batch, batch phones, dnc, today's dial counts, retry
+# ARGV: now_ms, lease_ms, token, batch number, daily cap per number (0: none), defer-until ms
 # Returns {'claimed', phone...} | {'sending', lease_until_ms} | {'held', campaign status}
 #         | {the batch's status}
 CLAIM_BATCH = (
     _PRELUDE
     + """
 local meta, counts, contacts, batch, bp, dnc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local cap, retry = KEYS[7], KEYS[8]
 local now, lease, token, bn = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local cap_max, defer_until = tonumber(ARGV[5]), tonumber(ARGV[6])
 local st = redis.call('HGET', batch, 'status') or 'pending'
 -- Re-read here, atomically with the claim: a pause or cancel that landed while this worker waited
 -- for its pacing slot must stop the dial.
@@ -124,7 +143,16 @@ for _, phone in ipairs(phones) do
         move(counts, rec.s, 'blocked')
         rec.s = 'blocked'
         rec.r = 'do-not-call list'
+      elseif cap_max > 0 and tonumber(redis.call('HGET', cap, phone) or '0') >= cap_max then
+        -- This number had its dials for the day (all campaigns together): try again tomorrow.
+        rec.b = nil
+        rec.r = 'daily dial cap reached; deferred'
+        redis.call('ZADD', retry, defer_until, phone)
       else
+        if cap_max > 0 then
+          redis.call('HINCRBY', cap, phone, 1)
+          redis.call('PEXPIRE', cap, 172800000)
+        end
         move(counts, rec.s, 'sending')
         rec.s = 'sending'
         rec.a = (rec.a or 0) + 1
@@ -140,6 +168,7 @@ if #claimed == 1 then
   return {'empty'}
 end
 redis.call('HSET', batch, 'status', 'sending', 'lease_until', now + lease, 'token', token)
+if cap_max > 0 then redis.call('HSET', batch, 'cap_key', cap) end
 redis.call('HINCRBY', batch, 'attempts', 1)
 return claimed
 """
@@ -181,8 +210,10 @@ return moved
 RELEASE_BATCH = """
 local counts, contacts, batch = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', batch, 'token') ~= ARGV[1] then return 0 end
+-- Nobody was dialled: give the numbers their daily-cap units back.
+local cap = redis.call('HGET', batch, 'cap_key')
 redis.call('HSET', batch, 'status', 'pending')
-redis.call('HDEL', batch, 'lease_until', 'token')
+redis.call('HDEL', batch, 'lease_until', 'token', 'cap_key')
 for i = 2, #ARGV do
   local raw = redis.call('HGET', contacts, ARGV[i])
   if raw then
@@ -190,6 +221,7 @@ for i = 2, #ARGV do
     if rec.s == 'sending' then
       redis.call('HINCRBY', counts, 'sending', -1)
       redis.call('HINCRBY', counts, 'pending', 1)
+      if cap then redis.call('HINCRBY', cap, ARGV[i], -1) end
       rec.s = 'pending'
       rec.a = math.max((rec.a or 1) - 1, 0)
       redis.call('HSET', contacts, ARGV[i], cjson.encode(rec))
@@ -234,17 +266,20 @@ return {moved, maybe_finish(meta, counts, now)}
 )
 
 # Apply the provider's view of one api call to its contacts; idempotent.
-# KEYS: meta, counts, contacts, poll
-# ARGV: api call id, now_ms, next due ms (or '' to stop polling it), then triples of
+# KEYS: meta, counts, contacts, poll, retry
+# ARGV: api call id, now_ms, next due ms (or '' to stop polling it), retry policy JSON or '',
+#       then triples of
 #       (phone, new terminal state or '', detail JSON object)
 # Returns {contacts changed, campaign finished (0/1), phones unknown to the campaign}
 RECONCILE = (
     _PRELUDE
     + """
-local meta, counts, contacts, poll = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local meta, counts, contacts, poll, retry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local call_id, now, due = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+-- {outcome = {max attempts, interval ms}} for the outcomes the campaign redials
+local policy = ARGV[4] ~= '' and cjson.decode(ARGV[4]) or {}
 local changed, strangers = 0, 0
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local phone, state, detail = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local raw = redis.call('HGET', contacts, phone)
   if not raw then
@@ -253,7 +288,20 @@ for i = 4, #ARGV, 3 do
     local rec = cjson.decode(raw)
     if not TERMINAL[rec.s] and rec.c == call_id then
       for k, v in pairs(cjson.decode(detail)) do rec[k] = v end
-      if state ~= '' then
+      local rule = state ~= '' and policy[state] or nil
+      if rule and (rec.a or 1) < rule[1] then
+        -- Another attempt: keep this one in the history, wait in the retry set; the poller forms
+        -- retry batches when they are due, and those go through the batch actor like any other.
+        local hist = rec.hist or {}
+        hist[#hist + 1] = {c = rec.c, s = state, h = rec.h, ans = rec.ans, fin = rec.fin}
+        rec.hist = hist
+        move(counts, rec.s, 'pending')
+        rec.s = 'pending'
+        rec.c = nil
+        rec.b = nil
+        redis.call('ZADD', retry, now + rule[2], phone)
+        changed = changed + 1
+      elseif state ~= '' then
         move(counts, rec.s, state)
         rec.s = state
         changed = changed + 1
@@ -286,3 +334,64 @@ for i = 3, #ARGV do
 end
 return current
 """
+
+# Turn due retries into batches (per window group), atomically.
+# KEYS: meta, contacts, retry
+# ARGV: now_ms, batch size, batch key base, most phones to take
+# Returns the new batch numbers.
+TAKE_RETRIES = """
+local meta, contacts, retry = KEYS[1], KEYS[2], KEYS[3]
+local now, size, base, most = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local due = redis.call('ZRANGEBYSCORE', retry, '-inf', now, 'LIMIT', 0, most)
+local open = {}
+local created = {}
+for _, phone in ipairs(due) do
+  redis.call('ZREM', retry, phone)
+  local raw = redis.call('HGET', contacts, phone)
+  if raw then
+    local rec = cjson.decode(raw)
+    if rec.s == 'pending' and not rec.b then
+      local group = rec.z or ''
+      local g = open[group]
+      if not g or g.fill >= size then
+        g = {bn = redis.call('HINCRBY', meta, 'batches', 1), fill = 0}
+        open[group] = g
+        created[#created + 1] = g.bn
+        redis.call('HSET', base .. ':b:' .. g.bn, 'retry', 1)
+        if group ~= '' then redis.call('HSET', base .. ':b:' .. g.bn, 'zone', group) end
+      end
+      g.fill = g.fill + 1
+      redis.call('RPUSH', base .. ':bp:' .. g.bn, phone)
+      rec.b = g.bn
+      redis.call('HSET', contacts, phone, cjson.encode(rec))
+    end
+  end
+end
+return created
+"""
+
+# End every contact still waiting for a retry in one state (a cancelled campaign).
+# KEYS: meta, counts, contacts, retry
+# ARGV: state, reason, now_ms
+CLOSE_RETRIES = (
+    _PRELUDE
+    + """
+local meta, counts, contacts, retry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local moved = 0
+for _, phone in ipairs(redis.call('ZRANGE', retry, 0, -1)) do
+  local raw = redis.call('HGET', contacts, phone)
+  if raw then
+    local rec = cjson.decode(raw)
+    if rec.s == 'pending' and not rec.b then
+      move(counts, rec.s, ARGV[1])
+      rec.s = ARGV[1]
+      rec.r = ARGV[2]
+      redis.call('HSET', contacts, phone, cjson.encode(rec))
+      moved = moved + 1
+    end
+  end
+end
+redis.call('DEL', retry)
+return {moved, maybe_finish(meta, counts, tonumber(ARGV[3]))}
+"""
+)

@@ -99,6 +99,14 @@ class Settings(BaseSettings):
             "the provider. Off by default: a person may be called twice."
         ),
     )
+    max_dials_per_number_per_day: int = Field(
+        5,
+        ge=0,
+        description=(
+            "At most this many dials per number per UTC day, all campaigns together, checked "
+            "right before each dial (0: no cap). A capped number waits for the next day."
+        ),
+    )
     default_region: str = Field(
         "US", min_length=2, max_length=2, description="Region for numbers without a country code."
     )

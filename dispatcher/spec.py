@@ -18,6 +18,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from dispatcher.effebot.requests import CallOptions, TemplateCallOptions
 from dispatcher.errors import SpecError
+from dispatcher.retry_policy import RetryPolicy
+from dispatcher.windows import CallWindow
 
 __all__ = ["CampaignSpec", "format_validation_error", "load_spec", "parse_spec"]
 
@@ -39,6 +41,20 @@ class CampaignSpec(BaseModel):
         None, gt=0, description="This campaign's pace; unset means only the global limit applies."
     )
     start_at: AwareDatetime | None = Field(None, description="When dialling may begin.")
+    window: CallWindow | None = Field(
+        None, description="When contacts may be called, in each contact's own time zone."
+    )
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy,
+        description="Redials per outcome class (no_answer, busy, failed); none by default.",
+    )
+    shared_recording: bool = Field(
+        False,
+        description=(
+            "For a text message: synthesise it once with apiCalls/createRecord and send its id "
+            "in every batch, instead of generating the same audio in every create request."
+        ),
+    )
     plan_ahead: bool = Field(
         False,
         description=(
@@ -51,6 +67,8 @@ class CampaignSpec(BaseModel):
     def _call_or_template(self) -> CampaignSpec:
         if (self.call is None) == (self.template is None):
             raise ValueError("give exactly one of `call` or `template`")
+        if self.shared_recording and (self.call is None or self.call.record.text is None):
+            raise ValueError("shared_recording needs a `call` whose record is text")
         return self
 
     def to_json(self) -> str:

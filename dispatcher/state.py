@@ -112,6 +112,8 @@ class StateStore:
         self._set_status = client.register_script(scripts.SET_STATUS)
         self._claim_due = client.register_script(_CLAIM_DUE)
         self._ivr = client.register_script(_IVR_ANSWER)
+        self._take_retries = client.register_script(scripts.TAKE_RETRIES)
+        self._close_retries = client.register_script(scripts.CLOSE_RETRIES)
 
     @classmethod
     def connect(cls, url: str, prefix: str) -> StateStore:
@@ -146,13 +148,16 @@ class StateStore:
 
     @_translate
     def add_contacts(
-        self, campaign_id: str, batch_size: int, items: Sequence[tuple[str, str]]
+        self, campaign_id: str, batch_size: int, items: Sequence[tuple[str, str, str]]
     ) -> list[int]:
-        """Add (phone, data JSON or '') pairs; per pair 0 duplicate, 1 accepted, 2 blocked."""
+        """Add (phone, data JSON or '', window group or '') triples.
+
+        Per triple: 0 duplicate, 1 accepted (pending, in a batch of its group), 2 blocked.
+        """
         ck = self.campaign_keys(campaign_id)
         argv: list[Any] = [ck.base, batch_size]
-        for phone, data in items:
-            argv += [phone, data]
+        for phone, data, group in items:
+            argv += [phone, data, group]
         keys = [ck.meta, ck.contacts, ck.data, ck.counts, self.keys.dnc]
         return [int(code) for code in self._add(keys=keys, args=argv)]
 
@@ -173,9 +178,20 @@ class StateStore:
         """Remove every key of a campaign (a submission that failed half-way)."""
         ck = self.campaign_keys(campaign_id)
         batches = int(self.client.hget(ck.meta, "batches") or 0)
-        names = [ck.meta, ck.counts, ck.contacts, ck.data, ck.calls, ck.poll, ck.tick, ck.events]
+        names = [
+            ck.meta,
+            ck.counts,
+            ck.contacts,
+            ck.data,
+            ck.calls,
+            ck.poll,
+            ck.tick,
+            ck.events,
+            ck.retry,
+        ]
         for bn in range(1, batches + 1):
             names += [ck.batch(bn), ck.batch_phones(bn)]
+        names += [f"{ck.base}:lock:recording"]
         pipe = self.client.pipeline()
         for start in range(0, len(names), 1000):
             pipe.unlink(*names[start : start + 1000])
@@ -258,7 +274,9 @@ class StateStore:
     @_translate
     def batch_status(self, campaign_id: str, batch_no: int) -> dict[str, str]:
         raw = self.client.hgetall(self.campaign_keys(campaign_id).batch(batch_no))
-        return {_text(k): _text(v) for k, v in raw.items()} or {"status": "pending"}
+        info = {_text(k): _text(v) for k, v in raw.items()}
+        info.setdefault("status", "pending")
+        return info
 
     @_translate
     def batches(self, campaign_id: str) -> list[tuple[int, dict[str, str]]]:
@@ -289,9 +307,24 @@ class StateStore:
         return [_text(p) for p in self.client.lrange(ck.batch_phones(batch_no), 0, -1)]
 
     @_translate
-    def claim_batch(self, campaign_id: str, batch_no: int, lease_ms: int, token: str) -> Claim:
-        """`pending → sending` for the batch and its open contacts, re-checking the DNC list."""
+    def claim_batch(
+        self,
+        campaign_id: str,
+        batch_no: int,
+        lease_ms: int,
+        token: str,
+        *,
+        daily_cap: int = 0,
+    ) -> Claim:
+        """`pending → sending` for the batch and its open contacts, right before the dial.
+
+        Re-checks the campaign's status, the DNC list and (with `daily_cap`) how often each number
+        was dialled today across all campaigns; a capped number waits for tomorrow (UTC).
+        """
         ck = self.campaign_keys(campaign_id)
+        now = now_ms()
+        today = time.strftime("%Y%m%d", time.gmtime(now / 1000))
+        tomorrow_ms = (now // 86_400_000 + 1) * 86_400_000
         keys = [
             ck.meta,
             ck.counts,
@@ -299,8 +332,10 @@ class StateStore:
             ck.batch(batch_no),
             ck.batch_phones(batch_no),
             self.keys.dnc,
+            self.keys.dial_counts(today),
+            ck.retry,
         ]
-        args: list[Any] = [now_ms(), lease_ms, token, batch_no]
+        args: list[Any] = [now, lease_ms, token, batch_no, daily_cap, tomorrow_ms]
         out = [_text(v) for v in self._claim(keys=keys, args=args)]
         if out[0] == "claimed":
             return Claim("claimed", tuple(out[1:]))
@@ -374,14 +409,20 @@ class StateStore:
         api_call_id: str,
         updates: Sequence[tuple[str, str, dict[str, Any]]],
         next_due_ms: int | None,
+        retry_policy: str = "",
     ) -> ReconcileResult:
-        """Apply (phone, terminal state or '', details) for one api call; idempotent."""
+        """Apply (phone, terminal state or '', details) for one api call; idempotent.
+
+        `retry_policy` is the JSON `{outcome: [max attempts, interval ms]}` of the campaign: an
+        outcome it covers, with attempts left, sends the contact back to wait for another dial.
+        """
         ck = self.campaign_keys(campaign_id)
-        args: list[Any] = [api_call_id, now_ms(), "" if next_due_ms is None else next_due_ms]
+        due = "" if next_due_ms is None else next_due_ms
+        args: list[Any] = [api_call_id, now_ms(), due, retry_policy]
         for phone, state, detail in updates:
             args += [phone, state, json.dumps(detail, separators=(",", ":"))]
         changed, finished, strangers = self._reconcile(
-            keys=[ck.meta, ck.counts, ck.contacts, ck.poll], args=args
+            keys=[ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry], args=args
         )
         return ReconcileResult(int(changed), bool(finished), int(strangers))
 
@@ -402,6 +443,29 @@ class StateStore:
             self.client.zrange(self.campaign_keys(campaign_id).poll, 0, -1, withscores=True)
         )
         return [(_text(member), int(score)) for member, score in raw]
+
+    @_translate
+    def take_retries(self, campaign_id: str, batch_size: int, most: int = 1000) -> list[int]:
+        """Form batches of the retries that are due; their numbers (to enqueue)."""
+        ck = self.campaign_keys(campaign_id)
+        out = self._take_retries(
+            keys=[ck.meta, ck.contacts, ck.retry], args=[now_ms(), batch_size, ck.base, most]
+        )
+        return [int(bn) for bn in out]
+
+    @_translate
+    def close_retries(self, campaign_id: str, state: str, reason: str) -> int:
+        """End every contact still waiting for a retry in `state` (cancel)."""
+        ck = self.campaign_keys(campaign_id)
+        moved, _ = self._close_retries(
+            keys=[ck.meta, ck.counts, ck.contacts, ck.retry], args=[state, reason, now_ms()]
+        )
+        return int(moved)
+
+    @_translate
+    def next_retry_due_ms(self, campaign_id: str) -> int | None:
+        first = self.client.zrange(self.campaign_keys(campaign_id).retry, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
 
     @_translate
     def next_poll_due_ms(self, campaign_id: str) -> int | None:
@@ -460,6 +524,16 @@ class StateStore:
         ck = self.campaign_keys(campaign_id)
         updated = self._ivr(keys=[ck.contacts], args=[phone, answer[:200]])
         return bool(updated)
+
+    @_translate
+    def try_lock(self, campaign_id: str, name: str, ttl_ms: int) -> bool:
+        """A short-lived per-campaign lock (e.g. creating the shared recording once)."""
+        key = f"{self.campaign_keys(campaign_id).base}:lock:{name}"
+        return bool(self.client.set(key, "1", nx=True, px=ttl_ms))
+
+    @_translate
+    def unlock(self, campaign_id: str, name: str) -> None:
+        self.client.delete(f"{self.campaign_keys(campaign_id).base}:lock:{name}")
 
     # --- do-not-call ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from dispatcher.lifecycle import CampaignStatus
 from dispatcher.progress import compute_progress
 from dispatcher.reconcile import plan_updates, reconcile_call
 from dispatcher.settings import Settings
+from dispatcher.spec import parse_spec
 from dispatcher.state import StateStore, now_ms
 
 
@@ -50,8 +51,9 @@ def test_details_without_calls_are_not_final() -> None:
 @pytest.fixture
 def store(settings: Settings, redis_client: Any) -> StateStore:
     s = StateStore(redis_client, settings.key_prefix)
-    s.create_campaign("c", "t", "{}")
-    s.add_contacts("c", 10, [("11", ""), ("12", "")])
+    spec = parse_spec({"name": "t", "call": {"dutyPhone": 1, "record": {"text": "Hi"}}})
+    s.create_campaign("c", "t", spec.to_json())
+    s.add_contacts("c", 10, [("11", "", ""), ("12", "", "")])
     s.complete_submission("c", CampaignStatus.RUNNING, {})
     claim = s.claim_batch("c", 1, 60_000, "t")
     s.mark_sent("c", 1, "9", claim.phones, now_ms())

@@ -18,7 +18,7 @@ def store(settings: Settings, redis_client: Any) -> StateStore:
 
 def _campaign(store: StateStore, phones: list[str], batch_size: int = 2) -> str:
     store.create_campaign("c1", "test", "{}")
-    store.add_contacts("c1", batch_size, [(p, "") for p in phones])
+    store.add_contacts("c1", batch_size, [(p, "", "") for p in phones])
     store.complete_submission("c1", CampaignStatus.RUNNING, {})
     return "c1"
 
@@ -35,9 +35,11 @@ def test_contacts_are_deduplicated_blocked_and_batched(store: StateStore) -> Non
     store.dnc_add(["15550000003"])
     store.create_campaign("c1", "test", "{}")
     codes = store.add_contacts(
-        "c1", 2, [("15550000001", ""), ("15550000002", '{"n":"x"}'), ("15550000001", "")]
+        "c1",
+        2,
+        [("15550000001", "", ""), ("15550000002", '{"n":"x"}', ""), ("15550000001", "", "")],
     )
-    codes += store.add_contacts("c1", 2, [("15550000003", ""), ("15550000004", "")])
+    codes += store.add_contacts("c1", 2, [("15550000003", "", ""), ("15550000004", "", "")])
     assert codes == [1, 1, 0, 2, 1]
     assert store.batch_count("c1") == 2
     assert store.batch_phones("c1", 1) == ["15550000001", "15550000002"]

@@ -17,7 +17,7 @@ The client's error tree decides what follows a failure: retry-safe errors give t
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 
@@ -28,7 +28,7 @@ from dispatcher.effebot.errors import (
     RejectedError,
     RetrySafeError,
 )
-from dispatcher.effebot.requests import CreateCallRequest, CreateFromTemplateRequest
+from dispatcher.effebot.requests import CreateCallRequest, CreateFromTemplateRequest, Record
 from dispatcher.errors import CampaignNotFound
 from dispatcher.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
@@ -37,9 +37,11 @@ from dispatcher.metrics import observe_pacing_wait
 from dispatcher.outcomes import backoff_s
 from dispatcher.spec import CampaignSpec
 from dispatcher.state import now_ms
+from dispatcher.windows import ALWAYS_OPEN_KEY, load_zone, next_open
 from workers.context import WorkerContext
 from workers.limits import batch_limits
 from workers.polling import ensure_poll
+from workers.recordings import shared_record_id
 
 __all__ = ["batch_lease_s", "send_batch"]
 
@@ -107,6 +109,8 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
         log.debug("batch.already_done", batch_status=batch["status"])
         return
 
+    if spec.window is not None and not _inside_window(ctx, campaign_id, batch_no, spec, batch):
+        return
     phones = store.batch_phones(campaign_id, batch_no)
     reservation = ctx.pacer.reserve(
         batch_limits(ctx.settings, campaign_id, spec, len(phones)), ctx.settings.max_pacing_wait_s
@@ -118,9 +122,23 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
         return
     if reservation.wait_s > 0:
         ctx.sleep(reservation.wait_s)
+        if spec.window is not None and not _inside_window(ctx, campaign_id, batch_no, spec, batch):
+            return
+    record_id = None
+    if spec.shared_recording:
+        record_id = shared_record_id(ctx, campaign_id, spec)
+        if record_id is None:
+            _again(ctx, campaign_id, batch_no, 1.0, attempt)
+            return
 
     token = secrets.token_hex(8)
-    claim = store.claim_batch(campaign_id, batch_no, int(batch_lease_s(ctx) * 1000), token)
+    claim = store.claim_batch(
+        campaign_id,
+        batch_no,
+        int(batch_lease_s(ctx) * 1000),
+        token,
+        daily_cap=ctx.settings.max_dials_per_number_per_day,
+    )
     if claim.outcome == "sending":
         _check_lease(ctx, campaign_id, batch_no, claim.lease_until_ms, attempt)
         return
@@ -133,7 +151,9 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
     if claim.outcome != "claimed":
         log.debug("batch.already_done", batch_status=claim.outcome)
         return
-    _create(ctx, campaign_id, batch_no, spec, list(claim.phones), token, attempt, planned_at)
+    _create(
+        ctx, campaign_id, batch_no, spec, list(claim.phones), token, attempt, planned_at, record_id
+    )
 
 
 def _create(
@@ -145,12 +165,17 @@ def _create(
     token: str,
     attempt: int,
     planned_at: datetime | None,
+    record_id: int | None = None,
 ) -> None:
     store = ctx.store
     request: CreateCallRequest | CreateFromTemplateRequest
     try:
         if spec.call is not None:
-            request = spec.call.to_request(
+            options = spec.call
+            if record_id:
+                shared = Record(id=record_id, gender=spec.call.record.gender)
+                options = options.model_copy(update={"record": shared})
+            request = options.to_request(
                 phones, planned_at=planned_at, webhook_url=ctx.settings.webhook_url(campaign_id)
             )
         else:
@@ -208,6 +233,35 @@ def _create(
         ctx.send(ACTOR_CONTROL, (campaign_id, "cancel"))
     elif status is CampaignStatus.PAUSED and planned_at is not None:
         ctx.send(ACTOR_CONTROL, (campaign_id, "park"))
+
+
+def _inside_window(
+    ctx: WorkerContext, campaign_id: str, batch_no: int, spec: CampaignSpec, batch: dict[str, str]
+) -> bool:
+    """True when the batch may be dialled now; otherwise it has been delayed or expired."""
+    assert spec.window is not None
+    key = batch.get("zone")
+    zone = spec.window.default_zone if not key or key == ALWAYS_OPEN_KEY else load_zone(key)
+    now = datetime.now(UTC)
+    opens = next_open(spec.window, zone, now)
+    if opens is None:
+        moved, _ = ctx.store.finish_batch(
+            campaign_id,
+            batch_no,
+            "expired",
+            "the call window expired before this contact could be called",
+            "expired",
+            only_if="pending",
+        )
+        log.info("batch.expired", contacts=moved, zone=zone.key)
+        return False
+    if opens > now:
+        # Delayed, not polled: the message comes back when the window opens.
+        delay_s = (opens - now).total_seconds()
+        log.info("batch.waiting_for_window", zone=zone.key, opens_at=opens.isoformat())
+        _again(ctx, campaign_id, batch_no, delay_s, 0)
+        return False
+    return True
 
 
 def _ambiguous(

@@ -12,16 +12,18 @@ from __future__ import annotations
 import structlog
 
 from dispatcher.effebot.errors import EffebotError
-from dispatcher.keys import ACTOR_POLL
+from dispatcher.keys import ACTOR_POLL, ACTOR_SEND_BATCH
 from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_pacing_wait, observe_reconciled
 from dispatcher.outcomes import backoff_s
-from dispatcher.reconcile import reconcile_call
+from dispatcher.reconcile import reconcile_call, retry_policy_json
+from dispatcher.spec import CampaignSpec
 from dispatcher.state import now_ms
 from workers.context import WorkerContext
 from workers.limits import provider_limit
+from workers.recordings import remove_shared_record
 
-__all__ = ["ensure_poll", "poll_campaign"]
+__all__ = ["end_campaign", "ensure_poll", "next_work_ms", "poll_campaign"]
 
 log = get_logger(__name__)
 
@@ -55,6 +57,10 @@ def poll_campaign(ctx: WorkerContext, campaign_id: str) -> None:
 def _poll(ctx: WorkerContext, campaign_id: str) -> None:
     store, settings = ctx.store, ctx.settings
     store.clear_tick(campaign_id)
+    spec = CampaignSpec.model_validate_json(store.meta(campaign_id)["spec"])
+    policy = retry_policy_json(spec.retry)
+    for batch_no in store.take_retries(campaign_id, spec.batch_size):
+        ctx.send(ACTOR_SEND_BATCH, (campaign_id, batch_no))
     lease_ms = int(settings.poll_lease_s * 1000)
     for _ in range(MAX_CHUNKS_PER_POLL):
         reservation = ctx.pacer.reserve([provider_limit(settings)], settings.max_pacing_wait_s)
@@ -67,14 +73,33 @@ def _poll(ctx: WorkerContext, campaign_id: str) -> None:
         due = store.claim_due_calls(campaign_id, lease_ms, settings.get_chunk_size)
         if not due:
             break
-        _poll_chunk(ctx, campaign_id, due)
+        _poll_chunk(ctx, campaign_id, due, policy)
         if len(due) < settings.get_chunk_size:
             break
-    next_due = store.next_poll_due_ms(campaign_id)
+    next_due = next_work_ms(ctx, campaign_id)
     if next_due is not None:
         ensure_poll(ctx, campaign_id, next_due)
     elif store.status(campaign_id).value in ("finished", "cancelled"):
-        store.deactivate(campaign_id)
+        end_campaign(ctx, campaign_id)
+
+
+def next_work_ms(ctx: WorkerContext, campaign_id: str) -> int | None:
+    """When the campaign next needs a poll: a call to check, or a retry to form into a batch."""
+    dues = [
+        due
+        for due in (
+            ctx.store.next_poll_due_ms(campaign_id),
+            ctx.store.next_retry_due_ms(campaign_id),
+        )
+        if due is not None
+    ]
+    return min(dues) if dues else None
+
+
+def end_campaign(ctx: WorkerContext, campaign_id: str) -> None:
+    """An ended campaign with nothing left to check: tidy up, leave the active set."""
+    remove_shared_record(ctx, campaign_id)
+    ctx.store.deactivate(campaign_id)
 
 
 def _next_due(ctx: WorkerContext, polls: int) -> int:
@@ -82,7 +107,9 @@ def _next_due(ctx: WorkerContext, polls: int) -> int:
     return now_ms() + int(backoff_s(polls, s.poll_first_delay_s, s.poll_max_interval_s) * 1000)
 
 
-def _poll_chunk(ctx: WorkerContext, campaign_id: str, due: list[tuple[str, int]]) -> None:
+def _poll_chunk(
+    ctx: WorkerContext, campaign_id: str, due: list[tuple[str, int]], policy: str
+) -> None:
     store = ctx.store
     ids = [int(call_id) for call_id, _ in due]
     try:

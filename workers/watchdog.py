@@ -19,7 +19,7 @@ from dispatcher.errors import DispatcherError
 from dispatcher.logs import get_logger
 from dispatcher.state import now_ms
 from workers.context import WorkerContext
-from workers.polling import ensure_poll
+from workers.polling import end_campaign, ensure_poll, next_work_ms
 
 __all__ = ["Watchdog", "sweep"]
 
@@ -30,12 +30,12 @@ def sweep(ctx: WorkerContext) -> int:
     """One pass over the active campaigns; returns how many polls it scheduled."""
     scheduled = 0
     for campaign_id in ctx.store.active_campaigns():
-        due = ctx.store.next_poll_due_ms(campaign_id)
+        due = next_work_ms(ctx, campaign_id)
         if due is not None:
             scheduled += int(ensure_poll(ctx, campaign_id, max(due, now_ms())))
             continue
         if ctx.store.status(campaign_id).value in ("finished", "cancelled"):
-            ctx.store.deactivate(campaign_id)
+            end_campaign(ctx, campaign_id)
     return scheduled
 
 
