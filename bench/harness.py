@@ -76,7 +76,14 @@ def parse_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     """Parse the options and keep the dispatcher's own logs to warnings (stdout is for results)."""
     args = p.parse_args(argv)
     configure_logging(level="WARNING", fmt="json")
+    # SIGTERM ends the benchmark through its `finally` blocks, so its worker processes (in their
+    # own sessions) are stopped too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return args
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def emit(name: str, value: float, unit: str, **extra: Any) -> dict[str, Any]:

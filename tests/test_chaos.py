@@ -1,0 +1,72 @@
+"""Chaos, CI-sized: `bench/chaos.py` with fewer contacts (the script runs 20,000).
+
+Three real worker processes, one SIGKILLed and replaced every 2.5 s, a sandbox injecting 5 % 5xx,
+2 % hangs past the read timeout, 1 % apply-then-drop and 429 above its rate; in the second test
+Redis (AOF on) is also restarted once a third of the contacts are done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.chaos import ChaosConfig, ChaosReport, print_report, run_chaos
+
+pytestmark = pytest.mark.slow
+
+
+def chaos_config(**changes: object) -> ChaosConfig:
+    config = ChaosConfig(
+        contacts=2000,
+        batch_size=10,
+        kill_every_s=2.5,
+        timeout_s=75.0,
+        restart_redis_at=None,
+    )
+    for name, value in changes.items():
+        setattr(config, name, value)
+    return config
+
+
+def assert_invariants(report: ChaosReport) -> None:
+    summary = (report.states, report.faults, report.unknown_unexplained[:5])
+    assert report.finished, summary
+    assert report.double_created == 0, summary
+    assert report.not_terminal == 0, summary
+    assert report.counter_mismatch == 0, summary
+    assert report.unknown_unexplained == [], summary
+    # The faults really happened, and every ambiguous one left its contacts unknown.
+    assert report.kills >= 3
+    assert report.faults.get("error", 0) > 0
+    assert report.faults.get("rate_limited", 0) > 0
+    assert report.unknown == report.unknown_after_fault + report.unknown_after_lease > 0
+
+
+def test_killed_workers_and_a_faulty_provider_neither_lose_a_contact_nor_dial_one_twice(
+    tmp_path: Path,
+) -> None:
+    config = chaos_config()
+    report = run_chaos(config, tmp_path)
+    print_report(report, config)
+    assert_invariants(report)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "known bug, reported to the lead: an actor that fails while Redis restarts raises "
+        "StateError; dramatiq's Retries cannot enqueue the retry (Redis is down or loading), "
+        "Broker.emit_after swallows that, and the original message is acked when Redis is back: "
+        "the batch stays `pending` with no message, and nothing (the watchdog re-arms polls "
+        "only) sends it again, so the campaign never finishes"
+    ),
+)
+def test_a_redis_restart_mid_campaign_loses_no_contact_and_dials_none_twice(
+    tmp_path: Path,
+) -> None:
+    config = chaos_config(restart_redis_at=1 / 3)
+    report = run_chaos(config, tmp_path)
+    print_report(report, config)
+    assert report.redis_restarts == 1
+    assert_invariants(report)
