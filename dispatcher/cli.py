@@ -94,6 +94,11 @@ def cli(ctx: click.Context) -> None:
     help="Contacts format (default: by extension).",
 )
 @click.option("--strict", is_flag=True, help="Refuse the whole submission if any row is rejected.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate and report what would be dialled, the batches and estimates; change nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def submit(
@@ -106,6 +111,7 @@ def submit(
     start_at: str | None,
     fmt: str | None,
     strict: bool,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Submit a campaign: SPEC_FILE (.json/.toml) and CONTACTS_FILE (.csv/.jsonl)."""
@@ -122,6 +128,18 @@ def submit(
     spec = load_spec(spec_file, overrides)
     store = _store(settings)
     contacts = open_contacts(contacts_file, settings.default_region, fmt)  # type: ignore[arg-type]
+    if dry_run:
+        from dispatcher.dry_run import dry_run as run_dry
+
+        estimate = run_dry(store, settings, spec, contacts).as_dict()
+        if as_json:
+            click.echo(json.dumps(estimate, indent=2))
+        else:
+            click.echo("dry run: nothing was written or enqueued")
+            for key, value in estimate.items():
+                if key not in ("dry_run", "rejected_rows"):
+                    click.echo(f"  {key}: {value}")
+        return
     report = _submit(settings, store, spec, contacts, strict)
     _print_report(report.as_dict(), as_json)
     if report.campaign_id is None:
@@ -386,6 +404,71 @@ def dnc_import(ctx: click.Context, contacts_file: Path, fmt: str | None) -> None
     click.echo(f"{added} added, {len(rejected)} rejected")
     for line in rejected[:20]:
         click.echo(f"  {line}", err=True)
+
+
+# --- recordings -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def records() -> None:
+    """Audio recordings at the provider: upload a file, list what was uploaded here, remove."""
+
+
+def _provider(settings: Settings, store: Any) -> Any:
+    """A client for one operator request, after waiting for the global pacing budget."""
+    from dispatcher.effebot.client import EffebotClient
+    from dispatcher.effebot.transport import make_http_client
+    from dispatcher.pacing import GlobalPacer
+    from workers.limits import provider_limit
+
+    if settings.effebot_api_key is None:
+        raise ConfigurationError("DISPATCHER_EFFEBOT_API_KEY is not set")
+    GlobalPacer(store.client, settings.key_prefix).acquire([provider_limit(settings)], 60.0)
+    return EffebotClient.from_settings(settings, make_http_client(settings))
+
+
+@records.command("upload")
+@click.argument("audio_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="The recording's name (default: the file name).")
+@click.pass_context
+def records_upload(ctx: click.Context, audio_file: Path, name: str | None) -> None:
+    """Upload AUDIO_FILE with apiCalls/createRecord; prints the id to use as record.id."""
+    settings = _settings(ctx)
+    store = _store(settings)
+    client = _provider(settings, store)
+    record = client.create_file_record(
+        name or audio_file.name, audio_file.read_bytes(), audio_file.name
+    )
+    store.set_global(
+        "records",
+        {
+            str(record.id): json.dumps(
+                {"name": record.name, "status": record.status, "file": audio_file.name}
+            )
+        },
+    )
+    click.echo(f"record {record.id} ({record.status or 'uploaded'})")
+
+
+@records.command("list")
+@click.pass_context
+def records_list(ctx: click.Context) -> None:
+    """Recordings uploaded with this tool (the provider's API has no listing)."""
+    for record_id, raw in sorted(_store(_settings(ctx)).get_global("records").items()):
+        info = json.loads(raw)
+        click.echo(f"{record_id}  {info.get('status') or '-':<12} {info.get('name')}")
+
+
+@records.command("remove")
+@click.argument("record_ids", nargs=-1, required=True, type=int)
+@click.pass_context
+def records_remove(ctx: click.Context, record_ids: tuple[int, ...]) -> None:
+    """Remove recordings with apiCalls/removeRecord."""
+    settings = _settings(ctx)
+    store = _store(settings)
+    removed = _provider(settings, store).remove_records(list(record_ids))
+    store.delete_global_fields("records", [str(r) for r in record_ids])
+    click.echo(f"{len(removed)} removed")
 
 
 # --- demo -----------------------------------------------------------------------------------------

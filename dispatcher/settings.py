@@ -111,6 +111,28 @@ class Settings(BaseSettings):
         "US", min_length=2, max_length=2, description="Region for numbers without a country code."
     )
 
+    # --- guards (auto-pause) --------------------------------------------------------------------
+    autopause_window_s: float = Field(60.0, gt=0, description="Sliding window for error bursts.")
+    autopause_rejected: int = Field(
+        10, ge=0, description="Rejected creates within the window that pause a campaign (0: off)."
+    )
+    autopause_ambiguous: int = Field(
+        5, ge=0, description="Ambiguous create failures within the window that pause (0: off)."
+    )
+    autopause_retry_safe: int = Field(
+        200, ge=0, description="Retry-safe failures (429, unreachable) within the window (0: off)."
+    )
+    min_balance: float | None = Field(
+        None, description="Pause running campaigns when the account balance falls below this."
+    )
+    balance_check_interval_s: float = Field(60.0, gt=0)
+
+    # --- dry-run estimates (rough; the provider publishes no price list) ----------------------
+    estimate_answer_rate: float = Field(0.6, ge=0, le=1)
+    estimate_minutes_per_answer: float = Field(1.0, ge=0)
+    estimate_price_per_minute: float = Field(0.05, ge=0)
+    estimate_price_per_generated_record: float = Field(0.01, ge=0)
+
     # --- polling --------------------------------------------------------------------------------
     poll_first_delay_s: float = Field(5.0, ge=0)
     poll_max_interval_s: float = Field(300.0, gt=0)

@@ -8,6 +8,7 @@ scripts of `dispatcher.scripts`, so counters and per-contact states never disagr
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -535,6 +536,41 @@ class StateStore:
     def unlock(self, campaign_id: str, name: str) -> None:
         self.client.delete(f"{self.campaign_keys(campaign_id).base}:lock:{name}")
 
+    @_translate
+    def count_event(self, campaign_id: str, name: str, window_ms: int) -> int:
+        """Record one event and count those of the last `window_ms` (a sliding window)."""
+        key = f"{self.campaign_keys(campaign_id).base}:ev:{name}"
+        now = now_ms()
+        pipe = self.client.pipeline()
+        pipe.zadd(key, {f"{now}-{secrets.token_hex(4)}": now})
+        pipe.zremrangebyscore(key, "-inf", now - window_ms)
+        pipe.zcard(key)
+        pipe.pexpire(key, window_ms + 1000)
+        return int(pipe.execute()[2])
+
+    @_translate
+    def set_global(self, name: str, fields: dict[str, Any], ttl_ms: int | None = None) -> None:
+        key = f"{self.keys.prefix}:{name}"
+        pipe = self.client.pipeline()
+        pipe.hset(key, mapping=dict[Any, Any](fields))
+        if ttl_ms:
+            pipe.pexpire(key, ttl_ms)
+        pipe.execute()
+
+    @_translate
+    def get_global(self, name: str) -> dict[str, str]:
+        raw = self.client.hgetall(f"{self.keys.prefix}:{name}")
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    @_translate
+    def delete_global_fields(self, name: str, fields: Sequence[str]) -> None:
+        if fields:
+            self.client.hdel(f"{self.keys.prefix}:{name}", *fields)
+
+    @_translate
+    def try_global_lock(self, name: str, ttl_ms: int) -> bool:
+        return bool(self.client.set(f"{self.keys.prefix}:lock:{name}", "1", nx=True, px=ttl_ms))
+
     # --- do-not-call ----------------------------------------------------------------------------
 
     @_translate
@@ -557,6 +593,12 @@ class StateStore:
     @_translate
     def dnc_contains(self, phone: str) -> bool:
         return bool(self.client.sismember(self.keys.dnc, phone))
+
+    @_translate
+    def dnc_contains_many(self, phones: Sequence[str]) -> list[bool]:
+        if not phones:
+            return []
+        return [bool(v) for v in self.client.smismember(self.keys.dnc, list(phones))]
 
     @_translate
     def dnc_iter(self) -> Iterator[str]:

@@ -24,6 +24,7 @@ import structlog
 from dispatcher.effebot.errors import (
     AmbiguousError,
     EffebotError,
+    InsufficientBalance,
     RateLimited,
     RejectedError,
     RetrySafeError,
@@ -39,6 +40,7 @@ from dispatcher.spec import CampaignSpec
 from dispatcher.state import now_ms
 from dispatcher.windows import ALWAYS_OPEN_KEY, load_zone, next_open
 from workers.context import WorkerContext
+from workers.guards import auto_pause, record_error
 from workers.limits import batch_limits
 from workers.polling import ensure_poll
 from workers.recordings import shared_record_id
@@ -191,8 +193,15 @@ def _create(
             response = ctx.client.create(request)
         else:
             response = ctx.client.create_from_template(request)
+    except InsufficientBalance as exc:
+        # Nothing was created: the batch waits, and the campaign pauses until someone pays.
+        store.release_batch(campaign_id, batch_no, token, phones)
+        log.error("batch.insufficient_balance", error=str(exc))
+        auto_pause(ctx, campaign_id, f"the provider refused for lack of balance: {exc}")
+        return
     except RetrySafeError as exc:
         store.release_batch(campaign_id, batch_no, token, phones)
+        record_error(ctx, campaign_id, "retry_safe")
         if attempt + 1 >= ctx.settings.retry_safe_max_attempts:
             store.finish_batch(
                 campaign_id,
@@ -211,6 +220,7 @@ def _create(
     except RejectedError as exc:
         _, finished = store.finish_batch(campaign_id, batch_no, "failed", str(exc), "rejected")
         log.warning("batch.rejected", error=str(exc), fields=getattr(exc, "fields", None))
+        record_error(ctx, campaign_id, "rejected")
         _after_terminal(ctx, campaign_id, finished)
         return
     except AmbiguousError as exc:
@@ -284,6 +294,7 @@ def _ambiguous(
     )
     store.add_event(campaign_id, {"kind": "ambiguous", "batch_no": batch_no, "error": reason})
     log.error("batch.ambiguous", error=reason, phones=len(phones))
+    record_error(ctx, campaign_id, "ambiguous")
     _after_terminal(ctx, campaign_id, finished)
 
 

@@ -19,6 +19,7 @@ from dispatcher.errors import DispatcherError
 from dispatcher.logs import get_logger
 from dispatcher.state import now_ms
 from workers.context import WorkerContext
+from workers.guards import check_balance
 from workers.polling import end_campaign, ensure_poll, next_work_ms
 
 __all__ = ["Watchdog", "sweep"]
@@ -29,6 +30,8 @@ log = get_logger(__name__)
 def sweep(ctx: WorkerContext) -> int:
     """One pass over the active campaigns; returns how many polls it scheduled."""
     scheduled = 0
+    if ctx.store.active_campaigns():
+        check_balance(ctx)
     for campaign_id in ctx.store.active_campaigns():
         due = next_work_ms(ctx, campaign_id)
         if due is not None:
