@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--modes", default=",".join(MODES))
     args = parse_args(p, argv)
     if args.smoke:
-        args.rate, args.seconds, args.runs = 20, 2.0, 1
+        args.rate, args.seconds, args.runs = 20, 1.5, 1
     modes = args.modes.split(",")
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     with Stack() as stack:
