@@ -8,11 +8,14 @@ variable names, the lock) is checked here rather than trusted.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -187,6 +190,21 @@ def test_the_secrets_hold_the_secrets_and_the_config_does_not() -> None:
     }
     assert sensitive <= secret
     assert not sensitive & config
+
+
+def test_the_compose_file_is_valid_against_the_compose_specification() -> None:
+    schema_text = (
+        resources.files("check_jsonschema.builtin_schemas.vendor")
+        .joinpath("compose-spec.json")
+        .read_text(encoding="utf-8")
+    )
+    schema = json.loads(schema_text)
+    validator = jsonschema.Draft202012Validator(schema)
+    compose = documents(DEPLOY / "docker-compose.yml")[0]
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(compose)]
+    assert errors == []
+    broken = {**compose, "services": {"web": {"image": "x", "restart": 3}}}
+    assert list(validator.iter_errors(broken))  # the schema does catch mistakes
 
 
 def test_compose_runs_redis_with_aof_and_web_worker_and_the_sandbox_as_the_provider() -> None:
