@@ -170,3 +170,27 @@ def test_every_command_has_help(run: Any) -> None:
         result = run(*args, "--help")
         assert result.exit_code == 0, args
         assert "Usage:" in result.output
+
+
+def test_dry_run_reports_batches_and_estimates_and_changes_nothing(
+    run: Any, tmp_path: Path, store: StateStore, settings: Settings
+) -> None:
+    store.dnc_add(["12025550145"])
+    spec = write(tmp_path, "spec.json", {**SPEC, "dials_per_minute": 60})
+    rows = "phone\n+1 202 555 0143\n202-555-0144\n2025550143\n+1 202 555 0145\nbad\n"
+    result = run("submit", spec, write(tmp_path, "c.csv", rows), "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["dry_run"] is True
+    assert (report["would_dial"], report["duplicates"], report["blocked"], report["rejected"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert report["batches"] == 1
+    assert report["generated_audio_requests"] == 1
+    assert report["estimated_duration_s"] == 2.0  # 2 dials at 60 per minute
+    assert report["estimated_cost"] > 0
+    assert store.list_campaigns() == []
+    assert queued(store, settings) == 0
