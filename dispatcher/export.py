@@ -29,6 +29,8 @@ _FIELDS = {
     "ms": "manager_status",
     "tb": "to_block",
     "iv": "ivr_actions",
+    "hist": "earlier_attempts",
+    "z": "window_zone",
 }
 COLUMNS = ["phone", "state", *_FIELDS.values(), "data"]
 
@@ -54,9 +56,11 @@ def write_csv(rows: Iterator[dict[str, Any]], out: TextIO) -> int:
     writer.writeheader()
     count = 0
     for row in rows:
-        if row["data"] is not None:
-            row = {**row, "data": json.dumps(row["data"], ensure_ascii=False)}
-        writer.writerow(row)
+        flat = {
+            k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+            for k, v in row.items()
+        }
+        writer.writerow(flat)
         count += 1
     return count
 
