@@ -42,10 +42,17 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     return uuid.uuid4().hex
 
 
-def _route_of(scope: Scope) -> str:
+def _route_of(scope: Scope, status: int) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    if isinstance(path, str):
+        return path
+    # FastAPI's own pages (/openapi.json, /docs) carry no route object: a fixed, short set of
+    # paths. Anything else without a route is a 404 whose path a caller chose: never a label.
+    raw = scope.get("path", "")
+    if status < 400 and isinstance(raw, str) and not raw.startswith("/webhooks/"):
+        return raw
+    return "unmatched"
 
 
 class RequestLogMiddleware:
@@ -77,12 +84,12 @@ class RequestLogMiddleware:
                 await self.app(scope, receive, send_with_id)
             except Exception:
                 log.exception(
-                    "http.unhandled_error", method=scope["method"], route=_route_of(scope)
+                    "http.unhandled_error", method=scope["method"], route=_route_of(scope, 500)
                 )
                 status = 500
                 if not response_started:
                     await _send_500(send, request_id)
-            route = _route_of(scope)
+            route = _route_of(scope, status)
             latency_s = time.perf_counter() - started
             observe_http_request(scope["method"], route, status, latency_s)
             level = "debug" if route in _QUIET and status < 400 else "info"
