@@ -18,12 +18,14 @@ from dispatcher.api.intake import read_submission
 from dispatcher.api.models import (
     CampaignProgress,
     ControlResult,
+    DryRunBody,
     ErrorBody,
     PauseRequest,
     RescheduleRequest,
     SubmitReportBody,
 )
 from dispatcher.api.services import Services, services
+from dispatcher.dry_run import dry_run as run_dry
 from dispatcher.export import COLUMNS, row_of
 from dispatcher.producer import submit_campaign
 from dispatcher.progress import compute_progress
@@ -80,6 +82,7 @@ SUBMIT_OPENAPI: dict[str, Any] = {
     response_model=SubmitReportBody,
     responses={
         **_ERRORS,
+        200: {"model": DryRunBody, "description": "With `dry_run`: what would happen."},
         413: {"model": ErrorBody, "description": "Larger than DISPATCHER_MAX_UPLOAD_BYTES."},
         415: {"model": ErrorBody, "description": "Neither JSON nor multipart."},
         422: {
@@ -96,6 +99,9 @@ async def submit(
     fmt: Literal["csv", "jsonl"] | None = Query(
         None, alias="format", description="The upload's format (default: by file name)."
     ),
+    dry_run: bool = Query(
+        False, description="Only report what would happen (200): nothing is written or enqueued."
+    ),
 ) -> JSONResponse:
     """Validate, store and enqueue a campaign; nothing is enqueued unless it is accepted."""
     svc = services(request)
@@ -103,6 +109,11 @@ async def submit(
     async with read_submission(
         request, settings.max_upload_bytes, settings.default_region, fmt
     ) as submission:
+        if dry_run:
+            estimate = await run_in_threadpool(
+                run_dry, svc.store, settings, submission.spec, submission.contacts
+            )
+            return JSONResponse(estimate.as_dict(), status_code=200)
         report = await run_in_threadpool(
             submit_campaign,
             svc.store,

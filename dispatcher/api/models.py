@@ -14,6 +14,7 @@ __all__ = [
     "DncAdded",
     "DncPhones",
     "DncRemoved",
+    "DryRunBody",
     "ErrorBody",
     "FieldError",
     "PauseRequest",
@@ -74,6 +75,23 @@ class SubmitReportBody(BaseModel):
     rejected_rows: list[RejectedRow] = Field(description="The first 100 rejected rows.")
     batches: int
     refused_because: str | None
+
+
+class DryRunBody(BaseModel):
+    """What a submission would do (`?dry_run=true`): nothing is written or enqueued."""
+
+    dry_run: bool
+    would_dial: int
+    duplicates: int
+    blocked: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    rejected_rows: list[RejectedRow]
+    batches: int
+    batches_by_zone: dict[str, int]
+    generated_audio_requests: int
+    estimated_duration_s: float
+    estimated_cost: float
 
 
 class CampaignProgress(BaseModel):

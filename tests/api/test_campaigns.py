@@ -162,3 +162,15 @@ def test_the_request_id_is_honoured_and_returned(client: httpx.Client) -> None:
     fresh = client.get("/campaigns", headers={"X-Request-ID": "bad id with spaces"})
     assert fresh.headers["x-request-id"] != "bad id with spaces"
     assert len(fresh.headers["x-request-id"]) == 32
+
+
+def test_a_dry_run_reports_what_would_happen_and_writes_nothing(
+    client: httpx.Client, api_settings: Settings, redis_client: redis.Redis, store: StateStore
+) -> None:
+    response = submit_json(client, [*phones(5), "bad"], dry_run="true")
+    assert response.status_code == 200, response.text
+    estimate = response.json()
+    assert estimate["dry_run"] is True
+    assert (estimate["would_dial"], estimate["rejected"], estimate["batches"]) == (5, 1, 3)
+    assert store.list_campaigns() == []
+    assert queued(redis_client, api_settings) == 0
