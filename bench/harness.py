@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 
 from dispatcher.contacts import read_iterable
@@ -28,7 +29,7 @@ from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import configure_logging
 from dispatcher.producer import SubmitReport, submit_campaign
 from dispatcher.queue import make_broker, send
-from dispatcher.redis_server import EmbeddedRedis
+from dispatcher.redis_server import EmbeddedRedis, free_port
 from dispatcher.sandbox.testing import SandboxProcess
 from dispatcher.settings import SANDBOX_API_KEY, Settings
 from dispatcher.spec import parse_spec
@@ -36,6 +37,7 @@ from dispatcher.state import StateStore
 
 __all__ = [
     "SPEC",
+    "ApiProcess",
     "Stack",
     "WorkerGroup",
     "emit",
@@ -234,6 +236,42 @@ class WorkerGroup:
             p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker-*.log"))
         )
         return text[-tail_chars:]
+
+
+class ApiProcess:
+    """`python -m dispatcher serve` (the HTTP API with the webhook receiver) on a free port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env, self.log_path = env, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ApiProcess:
+        args = [sys.executable, "-m", "dispatcher", "serve", "--port", str(self.port)]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own fixed argument list
+                args, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        if not wait_until(self._ready, 30, 0.1):
+            self.__exit__()
+            raise RuntimeError(f"the API did not start: {self.log_path.read_text()[-2000:]}")
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 class Stack:

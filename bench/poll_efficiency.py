@@ -8,14 +8,17 @@ one first shows a terminal state; afterwards the sandbox's `finishedAt` of each 
 seconds, converted to this host's clock) gives the poll lag = seen terminal - finished at the
 provider. Gets per api call = the sandbox's `apiCalls/get` count over the batches created.
 
-With webhooks needs the HTTP API's receiver (`dispatcher/api`); until it exists only the
-`without webhooks` figures are measured.
+With webhooks: the HTTP API (`dispatcher serve`, its `/webhooks/effebot/{token}` receiver) runs
+too, and the workers put a `webhookUrl` on every create (`DISPATCHER_PUBLIC_BASE_URL` and
+`DISPATCHER_WEBHOOK_SECRET` set), so the sandbox POSTs each status change; polling stays the
+safety net. Each mode runs on its own worker process and campaign, one after the other.
 
     .venv/bin/python -m bench.poll_efficiency [--contacts 2000] [--speedup 10] [--runs 3]
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import threading
@@ -26,6 +29,7 @@ from typing import Any
 import httpx
 
 from bench.harness import (
+    ApiProcess,
     Stack,
     WorkerGroup,
     emit,
@@ -144,34 +148,51 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--contacts", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=10)
     p.add_argument("--speedup", type=float, default=10.0)
+    p.add_argument("--modes", default="polling,webhooks")
     args = parse_args(p, argv)
     if args.smoke:
         args.contacts, args.runs, args.speedup = 100, 1, 60.0
+    for mode in args.modes.split(","):
+        measure_mode(mode, args)
+
+
+def measure_mode(mode: str, args: Any) -> None:
+    """Run the campaigns of one mode (`polling` or `webhooks`) and print its results."""
+    poll = scaled_poll_settings(args.speedup)
     with Stack(speedup=args.speedup) as stack, tempfile.TemporaryDirectory() as tmp:
         settings = stack.settings("bench")
         store = StateStore(stack.client(), settings.key_prefix)
-        poll = scaled_poll_settings(args.speedup)
-        env = worker_env(settings, stack.sandbox.url, log_level="INFO", **poll)
+        hooks: dict[str, Any] = {}
+        api = contextlib.nullcontext()
+        if mode == "webhooks":
+            secret = "bench-webhook-secret"  # noqa: S105 - a throwaway secret for this run
+            api_env = worker_env(settings, stack.sandbox.url, webhook_secret=secret)
+            server = ApiProcess(api_env, Path(tmp) / "api.log")
+            hooks = {"public_base_url": server.url, "webhook_secret": secret}
+            api = server  # type: ignore[assignment]
+        env = worker_env(settings, stack.sandbox.url, log_level="INFO", **poll, **hooks)
         workers = WorkerGroup(env, Path(tmp), threads=8)
-        try:
-            workers.start(1)
-            if not wait_until(lambda: "worker.booted" in workers.logs(10**7), 60):
-                raise RuntimeError(f"worker did not boot: {workers.logs()}")
-            runs = [
-                run_once(stack, store, args.contacts, args.batch_size) for _ in range(args.runs)
-            ]
-        finally:
-            workers.stop_all()
+        with api:
+            try:
+                workers.start(1)
+                if not wait_until(lambda: "worker.booted" in workers.logs(10**7), 60):
+                    raise RuntimeError(f"worker did not boot: {workers.logs()}")
+                runs = [
+                    run_once(stack, store, args.contacts, args.batch_size) for _ in range(args.runs)
+                ]
+            finally:
+                workers.stop_all()
     setup = {
+        "mode": mode,
         "contacts": args.contacts,
         "batch_size": args.batch_size,
         "speedup": args.speedup,
         "poll_settings": poll,
-        "webhooks": False,
+        "webhooks": mode == "webhooks",
         "machine": machine(),
     }
     emit(
-        "poll_gets_per_api_call",
+        f"poll_gets_per_api_call_{mode}",
         median_of([r["gets_per_api_call"] for r in runs]),
         "get requests per api call",
         per_run=[r["gets_per_api_call"] for r in runs],
@@ -181,10 +202,11 @@ def main(argv: list[str] | None = None) -> None:
     for q in ("lag_p50_s", "lag_p95_s", "lag_max_s"):
         value = median_of([r[q] for r in runs])
         emit(
-            f"poll_{q}",
+            f"poll_{q}_{mode}",
             value,
             "s (sped-up clock)",
-            real_time_equivalent_s=value * args.speedup,
+            # Polling waits scale with the clock; a webhook arrives in real time, unscaled.
+            real_time_equivalent_s=value * args.speedup if mode == "polling" else value,
             per_run=[r[q] for r in runs],
             **setup,
         )
