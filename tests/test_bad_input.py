@@ -10,7 +10,9 @@ Four groups, each a table of cases:
   a message naming the problem, and the worker code that meets them (send a batch, poll a
   campaign) ends or reschedules the contacts without letting an exception escape;
 * one real `dramatiq workers.app` process fed nothing but bad answers keeps running and finishes
-  the campaign.
+  the campaign;
+* bad requests to the HTTP API (auth, bodies, specs, uploads, controls, DNC, webhooks), served by
+  uvicorn: a 4xx with the API's error shape and a message, and nothing written to Redis.
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ SPEC: dict[str, Any] = {
     "batch_size": 2,
 }
 GOOD_CSV = "phone,name\n+1 202 555 0143,Ann\n+1 202 555 0144,Bob\n"
+
+
+def with_changes(settings: Settings, **changes: Any) -> Settings:
+    """The test's settings with `changes`, validated (secrets become SecretStr)."""
+    return Settings(_env_file=None, **{**settings.model_dump(), **changes})  # type: ignore[call-arg]
 
 
 def spec_with(**call: Any) -> dict[str, Any]:
@@ -212,7 +219,7 @@ def test_a_bad_submission_exits_non_zero_names_the_problem_and_lands_nothing(
 
 
 def test_the_corpus_has_at_least_thirty_bad_inputs() -> None:
-    assert len(SUBMIT_CASES) + len(PROVIDER_CASES) >= 30
+    assert len(SUBMIT_CASES) + len(PROVIDER_CASES) + len(API_CASES) >= 30
 
 
 # --- provider answers ---------------------------------------------------------------------------
@@ -398,12 +405,8 @@ def test_a_bad_provider_answer_is_the_right_kind_of_error_naming_the_problem(
 def context(
     settings: Settings, redis_client: redis.Redis, provider: BadProvider
 ) -> Iterator[WorkerContext]:
-    worker_settings = settings.model_copy(
-        update={
-            "effebot_base_url": provider.url,
-            "effebot_api_key": SANDBOX_API_KEY,
-            "read_timeout_s": 5.0,
-        }
+    worker_settings = with_changes(
+        settings, effebot_base_url=provider.url, effebot_api_key=SANDBOX_API_KEY, read_timeout_s=5.0
     )
     store = StateStore(redis_client, settings.key_prefix)
     http = make_http_client(worker_settings)
@@ -499,3 +502,166 @@ def test_a_real_worker_fed_only_bad_answers_keeps_running_and_finishes_the_campa
     assert worker.process is not None
     assert worker.process.poll() is None  # still running
     assert "Traceback" not in worker_pool.logs()
+
+
+# --- the HTTP API ---------------------------------------------------------------------------------
+
+API_TOKEN = "bad-input-token-0123456789"
+WEBHOOK_SECRET = "bad-input-webhook-secret"
+
+
+class _Switch:
+    """An ASGI app forwarding to the app of the current test (one server for the module)."""
+
+    app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def api_server() -> Iterator[tuple[_Switch, str]]:
+    from dispatcher.api.server import build_server
+    from dispatcher.redis_server import free_port
+
+    switch, port = _Switch(), free_port()
+    server = build_server(switch, "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert wait_for(lambda: server.started, 10, 0.02)
+    yield switch, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def api(
+    settings: Settings, redis_client: redis.Redis, api_server: tuple[_Switch, str]
+) -> Iterator[httpx.Client]:
+    """A client of an API app on this test's key prefix, with a small upload limit."""
+    from dispatcher.api import create_app
+
+    api_settings = with_changes(
+        settings, api_tokens=[API_TOKEN], webhook_secret=WEBHOOK_SECRET, max_upload_bytes=64 * 1024
+    )
+    switch, url = api_server
+    switch.app = create_app(api_settings, store=StateStore(redis_client, settings.key_prefix))
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class ApiCase:
+    """One bad HTTP request and the answer it must get."""
+
+    method: str
+    path: str
+    status: int
+    code: str
+    json: Any = None
+    content: bytes | None = None
+    files: dict[str, Any] | None = None
+    data: dict[str, str] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _token(campaign_id: str) -> str:
+    from dispatcher.webhook_tokens import webhook_token
+
+    return webhook_token(WEBHOOK_SECRET, campaign_id)
+
+
+API_CASES: dict[str, ApiCase] = {
+    "no-token": ApiCase(
+        "POST", "/campaigns", 401, "unauthorized", json={"spec": SPEC, "contacts": ["x"]},
+        headers=(("authorization", ""),),
+    ),
+    "wrong-token": ApiCase(
+        "POST", "/campaigns", 401, "unauthorized", json={"spec": SPEC, "contacts": ["x"]},
+        headers=(("authorization", "Bearer nope"),),
+    ),
+    "body-not-json": ApiCase(
+        "POST", "/campaigns", 400, "bad_request", content=b'{"spec": ',
+        headers=(("content-type", "application/json"),),
+    ),
+    "body-a-list": ApiCase("POST", "/campaigns", 422, "invalid_request", json=[SPEC]),
+    "unsupported-media-type": ApiCase(
+        "POST", "/campaigns", 415, "unsupported_media_type", content=b"phone\n1",
+        headers=(("content-type", "text/plain"),),
+    ),
+    "spec-sms-text-too-long": ApiCase(
+        "POST", "/campaigns", 422, "invalid_spec",
+        json={"spec": spec_with(ivrs=[{"digit": 1, "smsText": "x" * 71}]), "contacts": ["x"]},
+    ),
+    "every-contact-invalid": ApiCase(
+        "POST", "/campaigns", 422, "submission_refused",
+        json={"spec": SPEC, "contacts": ["abc", "123"]},
+    ),
+    "strict-with-a-bad-row": ApiCase(
+        "POST", "/campaigns?strict=true", 422, "submission_refused",
+        json={"spec": SPEC, "contacts": ["+12025550143", "nope"]},
+    ),
+    "body-too-large": ApiCase(
+        "POST", "/campaigns", 413, "too_large",
+        json={"spec": SPEC, "contacts": ["+12025550143"] * 10_000},
+    ),
+    "upload-without-a-phone-column": ApiCase(
+        "POST", "/campaigns", 422, "invalid_input", data={"spec": json.dumps(SPEC)},
+        files={"file": ("c.csv", b"name\nAnn\n", "text/csv")},
+    ),
+    "upload-binary-garbage": ApiCase(
+        "POST", "/campaigns", 422, "invalid_input", data={"spec": json.dumps(SPEC)},
+        files={"file": ("c.csv", b"\xff\xfe\x00\x89PNG\x00", "text/csv")},
+    ),
+    "upload-spec-not-json": ApiCase(
+        "POST", "/campaigns", 422, "invalid_spec", data={"spec": "{nope"},
+        files={"file": ("c.csv", GOOD_CSV.encode(), "text/csv")},
+    ),
+    "control-unknown-campaign": ApiCase(
+        "POST", "/campaigns/0123456789abcdef/pause", 404, "campaign_not_found"
+    ),
+    "dnc-invalid-phone": ApiCase(
+        "POST", "/dnc", 422, "invalid_request", json={"phones": ["not a phone"]}
+    ),
+    "dnc-too-many-phones": ApiCase(
+        "POST", "/dnc", 422, "invalid_request", json={"phones": ["+12025550143"] * 10_001}
+    ),
+    "webhook-bad-token": ApiCase(
+        "POST", "/webhooks/effebot/nope.nope", 404, "bad_token", json={"id": 1, "calls": []}
+    ),
+    "webhook-not-json": ApiCase(
+        "POST", "/webhooks/effebot/{token}", 400, "malformed", content=b"<html>",
+        headers=(("content-type", "application/json"),),
+    ),
+    "webhook-wrong-types": ApiCase(
+        "POST", "/webhooks/effebot/{token}", 422, "malformed", json={"id": "x", "calls": "none"}
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(API_CASES))
+def test_a_bad_api_request_gets_a_4xx_naming_the_problem_and_lands_nothing(
+    name: str, api: httpx.Client, settings: Settings, redis_client: redis.Redis
+) -> None:
+    case = API_CASES[name]
+    headers = {k: v for k, v in case.headers if v} or None
+    if ("authorization", "") in case.headers:
+        api.headers.pop("authorization")
+    path = case.path.replace("{token}", _token("0123456789abcdef"))
+    response = api.request(
+        case.method,
+        path,
+        json=case.json,
+        content=case.content,
+        files=case.files,
+        data=case.data,
+        headers=headers,
+    )
+    assert response.status_code == case.status, response.text
+    body = response.json()
+    assert body.get("message"), body
+    if case.code:
+        assert body["error"] == case.code, body
+    assert "Traceback" not in response.text
+    assert keys_under(redis_client, settings.key_prefix) == []
