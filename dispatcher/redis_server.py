@@ -73,7 +73,9 @@ class EmbeddedRedis:
             "--dir", self.data_dir,
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
+            # With AOF on, every write is on disk before it is acknowledged: a claim or a
+            # recorded api call id must survive a crash, or a batch could be sent twice.
+            "--appendfsync", "always",
             "--daemonize", "no",
             "--loglevel", "warning",
         ]  # fmt: skip

@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     estimate_price_per_minute: float = Field(0.05, ge=0)
     estimate_price_per_generated_record: float = Field(0.01, ge=0)
 
+    redis_outage_max_s: float = Field(
+        120.0,
+        ge=0,
+        description="How long an actor waits for Redis to come back before giving up.",
+    )
+
     # --- polling --------------------------------------------------------------------------------
     poll_first_delay_s: float = Field(5.0, ge=0)
     poll_max_interval_s: float = Field(300.0, gt=0)

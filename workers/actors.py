@@ -11,6 +11,7 @@ from dispatcher.keys import ACTOR_CONTROL, ACTOR_POLL, ACTOR_SEND_BATCH
 from workers.batches import send_batch
 from workers.context import WorkerContext
 from workers.control import control_campaign
+from workers.outages import through_redis_outages
 from workers.polling import poll_campaign
 
 __all__ = ["Actors", "declare_actors"]
@@ -29,13 +30,17 @@ def declare_actors(
     """Declare the dispatcher's actors on `broker`; `context` gives the process's WorkerContext."""
 
     def _send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> None:
-        send_batch(context(), campaign_id, batch_no, attempt)
+        through_redis_outages(
+            context(), lambda: send_batch(context(), campaign_id, batch_no, attempt)
+        )
 
     def _poll_campaign(campaign_id: str) -> None:
-        poll_campaign(context(), campaign_id)
+        through_redis_outages(context(), lambda: poll_campaign(context(), campaign_id))
 
     def _control_campaign(campaign_id: str, operation: str) -> None:
-        control_campaign(context(), campaign_id, operation)
+        through_redis_outages(
+            context(), lambda: control_campaign(context(), campaign_id, operation)
+        )
 
     # Failures the actors expect are handled inside them; what escapes is a bug or Redis being
     # away, which dramatiq retries with backoff. Retrying is safe: every step re-reads state.

@@ -42,6 +42,7 @@ from dispatcher.windows import ALWAYS_OPEN_KEY, load_zone, next_open
 from workers.context import WorkerContext
 from workers.guards import auto_pause, record_error
 from workers.limits import batch_limits
+from workers.outages import retry_state
 from workers.polling import ensure_poll
 from workers.recordings import shared_record_id
 
@@ -234,7 +235,11 @@ def _create(
     structlog.contextvars.bind_contextvars(api_call_id=api_call_id)
     due = now_ms() + int(ctx.settings.poll_first_delay_s * 1000)
     planned_ms = None if planned_at is None else int(planned_at.timestamp() * 1000)
-    store.mark_sent(campaign_id, batch_no, api_call_id, phones, due, planned_ms)
+    # The provider created the calls: this must be recorded whatever Redis is doing right now,
+    # or the batch would look `sending` and end `unknown` (or worse, be lost from polling).
+    retry_state(
+        ctx, lambda: store.mark_sent(campaign_id, batch_no, api_call_id, phones, due, planned_ms)
+    )
     log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
     ensure_poll(ctx, campaign_id, due)
     # A pause or cancel that landed while this request was in flight did not see this call.

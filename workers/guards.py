@@ -66,6 +66,8 @@ def record_error(ctx: WorkerContext, campaign_id: str, error_class: str) -> None
 def check_balance(ctx: WorkerContext) -> float | None:
     """Read the balance (one worker per interval), cache it, pause everything if it is too low."""
     s = ctx.settings
+    if s.min_balance is None:
+        return None
     if not ctx.store.try_global_lock("balance", int(s.balance_check_interval_s * 1000)):
         return None
     try:
@@ -77,7 +79,7 @@ def check_balance(ctx: WorkerContext) -> float | None:
     if balance is None:
         return None
     ctx.store.set_global("balance", {"balance": balance, "checked_at": now_ms()})
-    if s.min_balance is not None and balance < s.min_balance:
+    if balance < s.min_balance:
         for campaign_id in ctx.store.active_campaigns():
             if ctx.store.status(campaign_id) in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED):
                 auto_pause(ctx, campaign_id, f"balance {balance:g} is below {s.min_balance:g}")
