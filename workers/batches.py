@@ -29,7 +29,12 @@ from dispatcher.effebot.errors import (
     RejectedError,
     RetrySafeError,
 )
-from dispatcher.effebot.requests import CreateCallRequest, CreateFromTemplateRequest, Record
+from dispatcher.effebot.requests import (
+    CallOptions,
+    CreateCallRequest,
+    CreateFromTemplateRequest,
+    Record,
+)
 from dispatcher.errors import CampaignNotFound
 from dispatcher.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
@@ -178,6 +183,7 @@ def _create(
             if record_id:
                 shared = Record(id=record_id, gender=spec.call.record.gender)
                 options = options.model_copy(update={"record": shared})
+            options = _with_our_ivr_webhooks(options, ctx.settings.webhook_url(campaign_id))
             request = options.to_request(
                 phones, planned_at=planned_at, webhook_url=ctx.settings.webhook_url(campaign_id)
             )
@@ -248,6 +254,22 @@ def _create(
         ctx.send(ACTOR_CONTROL, (campaign_id, "cancel"))
     elif status is CampaignStatus.PAUSED and planned_at is not None:
         ctx.send(ACTOR_CONTROL, (campaign_id, "park"))
+
+
+#: An IVR step whose webhookUrl is this gets our own receiver's URL for the campaign.
+OUR_WEBHOOK = "@dispatcher"
+
+
+def _with_our_ivr_webhooks(options: CallOptions, url: str | None) -> CallOptions:
+    """Replace the `@dispatcher` placeholder in IVR steps with this campaign's webhook URL."""
+    if not options.ivrs or not any(ivr.webhook_url == OUR_WEBHOOK for ivr in options.ivrs):
+        return options
+    # Not configured to receive webhooks (url None): the placeholder is dropped, never sent.
+    ivrs = [
+        ivr.model_copy(update={"webhook_url": url}) if ivr.webhook_url == OUR_WEBHOOK else ivr
+        for ivr in options.ivrs
+    ]
+    return options.model_copy(update={"ivrs": ivrs})
 
 
 def _inside_window(
