@@ -148,13 +148,9 @@ def submit(
 
 def _submit(settings: Settings, store: Any, spec: Any, contacts: Any, strict: bool) -> Any:
     from dispatcher.producer import submit_campaign
-    from dispatcher.queue import make_broker, send
+    from dispatcher.queue import make_enqueue
 
-    broker = make_broker(settings, store.client)
-
-    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        send(broker, settings.queue_name, actor, args, delay_ms)
-
+    enqueue = make_enqueue(settings, store.client)
     return submit_campaign(store, enqueue, spec, contacts, strict=strict)
 
 
@@ -181,15 +177,10 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
 
 def _controls(settings: Settings) -> Any:
     from dispatcher.controls import Controls
-    from dispatcher.queue import make_broker, send
+    from dispatcher.queue import make_enqueue
 
     store = _store(settings)
-    broker = make_broker(settings, store.client)
-
-    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        send(broker, settings.queue_name, actor, args, delay_ms)
-
-    return Controls(store, enqueue)
+    return Controls(store, make_enqueue(settings, store.client))
 
 
 def _print_result(result: dict[str, Any], as_json: bool) -> None:

@@ -29,7 +29,7 @@ from dispatcher.errors import TransitionRefused
 from dispatcher.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus, check_transition
 from dispatcher.logs import get_logger
-from dispatcher.producer import Enqueue
+from dispatcher.queue import Enqueue
 from dispatcher.spec import CampaignSpec
 from dispatcher.state import StateStore, now_ms
 

@@ -27,7 +27,7 @@ from dispatcher.export import export_rows, write_csv
 from dispatcher.logs import configure_logging, get_logger
 from dispatcher.producer import SubmitReport, submit_campaign
 from dispatcher.progress import compute_progress
-from dispatcher.queue import send
+from dispatcher.queue import make_enqueue
 from dispatcher.redis_server import EmbeddedRedis
 from dispatcher.settings import SANDBOX_API_KEY, Settings
 from dispatcher.spec import load_spec
@@ -141,15 +141,8 @@ def _run(
 
 
 def _submit(settings: Settings, store: StateStore, spec: Any, contacts_path: Path) -> SubmitReport:
-    from dispatcher.queue import make_broker
-
-    broker = make_broker(settings, store.client)
-
-    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        send(broker, settings.queue_name, actor, args, delay_ms)
-
     contacts = open_contacts(contacts_path, settings.default_region)
-    return submit_campaign(store, enqueue, spec, contacts)
+    return submit_campaign(store, make_enqueue(settings, store.client), spec, contacts)
 
 
 def _print_report(console: Console, report: SubmitReport, source: Path) -> None:

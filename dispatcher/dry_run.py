@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dispatcher.contacts import Contact, Rejection
-from dispatcher.producer import REPORTED_REJECTIONS, WindowGrouping
+from dispatcher.producer import RejectionTally, WindowGrouping
 from dispatcher.settings import Settings
 from dispatcher.spec import CampaignSpec
 from dispatcher.state import StateStore
@@ -51,7 +51,7 @@ def dry_run(
 ) -> DryRunReport:
     """Everything `submit_campaign` would report, and estimates, without changing anything."""
     report = DryRunReport()
-    reasons: Counter[str] = Counter()
+    rejections = RejectionTally()
     seen: set[str] = set()
     per_zone: Counter[str] = Counter()
     grouping = WindowGrouping(spec.window) if spec.window is not None else None
@@ -69,12 +69,7 @@ def dry_run(
 
     for item in contacts:
         if isinstance(item, Rejection):
-            report.rejected += 1
-            reasons[item.reason.split(" (", 1)[0][:120]] += 1
-            if len(report.rejected_rows) < REPORTED_REJECTIONS:
-                report.rejected_rows.append(
-                    {"row": item.row, "reason": item.reason, "value": item.value}
-                )
+            rejections.add(item)
             continue
         if item.phone in seen:
             report.duplicates += 1
@@ -85,7 +80,9 @@ def dry_run(
         if len(pending) >= 1000:
             flush()
     flush()
-    report.rejected_by_reason = dict(reasons.most_common())
+    report.rejected = rejections.count
+    report.rejected_by_reason = dict(rejections.by_reason.most_common())
+    report.rejected_rows = rejections.rows
     report.batches_by_zone = {
         zone or "all": -(-count // spec.batch_size) for zone, count in sorted(per_zone.items())
     }

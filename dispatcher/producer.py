@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from dispatcher.contacts import Contact, Rejection
 from dispatcher.keys import ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
+from dispatcher.queue import Enqueue
 from dispatcher.spec import CampaignSpec
 from dispatcher.state import StateStore, now_ms
 from dispatcher.windows import CallWindow, contact_zone, group_key
@@ -33,9 +34,6 @@ log = get_logger(__name__)
 REPORTED_REJECTIONS = 100
 #: Contacts per Lua call while submitting.
 CHUNK = 1000
-
-#: enqueue(actor_name, args, delay_ms): how the producer hands messages to the broker.
-Enqueue = Callable[[str, tuple[Any, ...], int | None], None]
 
 
 @dataclass
@@ -77,9 +75,20 @@ def new_campaign_id() -> str:
     return secrets.token_hex(8)
 
 
-def _reason_class(reason: str) -> str:
-    # "phone: not a valid number for region US" -> counted under its text before any detail value
-    return reason.split(" (", 1)[0][:120]
+class RejectionTally:
+    """Counts rejected rows by reason and keeps the first `REPORTED_REJECTIONS` of them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by_reason: Counter[str] = Counter()
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, item: Rejection) -> None:
+        self.count += 1
+        # "phone: not a valid number for region US" is counted under its text before any detail.
+        self.by_reason[item.reason.split(" (", 1)[0][:120]] += 1
+        if len(self.rows) < REPORTED_REJECTIONS:
+            self.rows.append({"row": item.row, "reason": item.reason, "value": item.value})
 
 
 def submit_campaign(
@@ -99,18 +108,13 @@ def submit_campaign(
     grouping = WindowGrouping(spec.window) if spec.window is not None else None
     campaign_id = new_campaign_id()
     report = SubmitReport(campaign_id=campaign_id, status=CampaignStatus.DRAFT.value)
-    reasons: Counter[str] = Counter()
+    rejections = RejectionTally()
     store.create_campaign(campaign_id, spec.name, spec.to_json())
     try:
         chunk: list[tuple[str, str, str]] = []
         for item in contacts:
             if isinstance(item, Rejection):
-                report.rejected += 1
-                reasons[_reason_class(item.reason)] += 1
-                if len(report.rejected_rows) < REPORTED_REJECTIONS:
-                    report.rejected_rows.append(
-                        {"row": item.row, "reason": item.reason, "value": item.value}
-                    )
+                rejections.add(item)
                 continue
             data = dict(item.data)
             if item.timezone:
@@ -123,7 +127,9 @@ def submit_campaign(
                 chunk = []
         if chunk:
             _flush(store, campaign_id, spec.batch_size, chunk, report)
-        report.rejected_by_reason = dict(reasons.most_common())
+        report.rejected = rejections.count
+        report.rejected_by_reason = dict(rejections.by_reason.most_common())
+        report.rejected_rows = rejections.rows
         if strict and report.rejected:
             report.refused_because = f"{report.rejected} row(s) rejected and --strict is set"
         elif report.accepted == 0:

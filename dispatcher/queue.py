@@ -6,6 +6,7 @@ needs neither the workers package nor the actors to be declared in its process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -15,7 +16,10 @@ from dramatiq.brokers.redis import RedisBroker
 from dispatcher.keys import Keys
 from dispatcher.settings import Settings
 
-__all__ = ["make_broker", "send"]
+__all__ = ["Enqueue", "make_broker", "make_enqueue", "send"]
+
+#: enqueue(actor_name, args, delay_ms): how the producer and the controls hand messages over.
+Enqueue = Callable[[str, tuple[Any, ...], int | None], None]
 
 # dramatiq refuses delays of 7 days or more.
 MAX_DELAY_MS = 7 * 24 * 3600 * 1000 - 60_000
@@ -54,3 +58,13 @@ def send(
         broker.enqueue(message, delay=min(int(delay_ms), MAX_DELAY_MS))
     else:
         broker.enqueue(message)
+
+
+def make_enqueue(settings: Settings, client: redis.Redis) -> Enqueue:
+    """An `Enqueue` onto the settings' queue, through a broker on `client`."""
+    broker = make_broker(settings, client)
+
+    def enqueue(actor_name: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
+        send(broker, settings.queue_name, actor_name, args, delay_ms)
+
+    return enqueue

@@ -12,7 +12,7 @@ from dispatcher.contacts import read_iterable
 from dispatcher.controls import Controls
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.producer import submit_campaign
-from dispatcher.queue import make_broker, send
+from dispatcher.queue import make_enqueue
 from dispatcher.settings import Settings
 from dispatcher.spec import parse_spec
 from dispatcher.state import StateStore
@@ -28,12 +28,7 @@ def store(settings: Settings, redis_client: Any) -> StateStore:
 
 
 def enqueuer(settings: Settings, store: StateStore) -> Any:
-    broker = make_broker(settings, store.client)
-
-    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        send(broker, settings.queue_name, actor, args, delay_ms)
-
-    return enqueue
+    return make_enqueue(settings, store.client)
 
 
 def creates_per_phone(sandbox: Any) -> dict[str, int]:

@@ -13,7 +13,7 @@ from dispatcher.controls import Controls
 from dispatcher.effebot.client import EffebotClient
 from dispatcher.errors import TransitionRefused
 from dispatcher.lifecycle import CampaignStatus
-from dispatcher.queue import make_broker, send
+from dispatcher.queue import make_enqueue
 from dispatcher.settings import SANDBOX_API_KEY, Settings
 from dispatcher.state import StateStore
 from tests.fixtures.workers import WorkerPool, wait_for, worker_env
@@ -29,12 +29,7 @@ def store(settings: Settings, redis_client: Any) -> StateStore:
 
 @pytest.fixture
 def controls(settings: Settings, store: StateStore) -> Controls:
-    broker = make_broker(settings, store.client)
-
-    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        send(broker, settings.queue_name, actor, args, delay_ms)
-
-    return Controls(store, enqueue)
+    return Controls(store, make_enqueue(settings, store.client))
 
 
 def creates(sandbox: Any) -> int:

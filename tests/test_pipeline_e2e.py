@@ -10,7 +10,7 @@ import pytest
 from dispatcher.contacts import read_iterable
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.producer import SubmitReport, submit_campaign
-from dispatcher.queue import make_broker, send
+from dispatcher.queue import make_enqueue
 from dispatcher.scripts import TERMINAL_STATES
 from dispatcher.settings import Settings
 from dispatcher.spec import parse_spec
@@ -39,11 +39,7 @@ def phones(n: int) -> list[str]:
 
 
 def submit(settings: Settings, store: StateStore, n: int, **spec: Any) -> SubmitReport:
-    broker = make_broker(settings, store.client)
-
-    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        send(broker, settings.queue_name, actor, args, delay_ms)
-
+    enqueue = make_enqueue(settings, store.client)
     report = submit_campaign(
         store, enqueue, parse_spec({**SPEC, **spec}), read_iterable(phones(n), "US")
     )

@@ -43,31 +43,22 @@ def declare_actors(
         )
 
     # Failures the actors expect are handled inside them; what escapes is a bug or Redis being
-    # away, which dramatiq retries with backoff. Retrying is safe: every step re-reads state.
+    # away too long, which dramatiq retries with backoff. Retrying is safe: every step re-reads
+    # state.
     options = {"max_retries": 20, "min_backoff": 1000, "max_backoff": 60_000}
+
+    def declare(fn: Callable[..., None], name: str) -> dramatiq.Actor[..., None]:
+        return dramatiq.Actor(
+            fn,
+            broker=broker,
+            actor_name=name,
+            queue_name=queue_name,
+            priority=0,
+            options=dict(options),
+        )
+
     return Actors(
-        send_batch=dramatiq.Actor(
-            _send_batch,
-            broker=broker,
-            actor_name=ACTOR_SEND_BATCH,
-            queue_name=queue_name,
-            priority=0,
-            options=dict(options),
-        ),
-        poll_campaign=dramatiq.Actor(
-            _poll_campaign,
-            broker=broker,
-            actor_name=ACTOR_POLL,
-            queue_name=queue_name,
-            priority=0,
-            options=dict(options),
-        ),
-        control_campaign=dramatiq.Actor(
-            _control_campaign,
-            broker=broker,
-            actor_name=ACTOR_CONTROL,
-            queue_name=queue_name,
-            priority=0,
-            options=dict(options),
-        ),
+        send_batch=declare(_send_batch, ACTOR_SEND_BATCH),
+        poll_campaign=declare(_poll_campaign, ACTOR_POLL),
+        control_campaign=declare(_control_campaign, ACTOR_CONTROL),
     )

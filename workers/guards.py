@@ -10,13 +10,12 @@ Resuming clears the reason (a guard that still holds will pause it again).
 
 from __future__ import annotations
 
-from typing import Any
-
 from dispatcher.controls import Controls
 from dispatcher.effebot.errors import EffebotError
 from dispatcher.errors import TransitionRefused
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
+from dispatcher.queue import make_enqueue
 from dispatcher.state import now_ms
 from workers.context import WorkerContext
 from workers.limits import provider_limit
@@ -27,10 +26,7 @@ log = get_logger(__name__)
 
 
 def _controls(ctx: WorkerContext) -> Controls:
-    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        ctx.send(actor, args, None if delay_ms is None else delay_ms / 1000)
-
-    return Controls(ctx.store, enqueue)
+    return Controls(ctx.store, make_enqueue(ctx.settings, ctx.store.client))
 
 
 def auto_pause(ctx: WorkerContext, campaign_id: str, reason: str) -> bool:

@@ -21,7 +21,7 @@ from dispatcher.api.sources import networks
 from dispatcher.errors import ConfigurationError
 from dispatcher.logs import get_logger
 from dispatcher.metrics import CampaignCollector
-from dispatcher.queue import make_broker, send
+from dispatcher.queue import make_enqueue
 from dispatcher.settings import Settings
 from dispatcher.state import StateStore
 
@@ -46,11 +46,7 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
         proxies = networks(settings.trusted_proxies)
     except ValueError as exc:
         raise ConfigurationError(f"webhook source settings: {exc}") from None
-    broker = make_broker(settings, store.client)
-
-    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        send(broker, settings.queue_name, actor, args, delay_ms)
-
+    enqueue = make_enqueue(settings, store.client)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CampaignCollector(store, settings.metrics_recent_campaigns))
     if not settings.api_tokens:

@@ -8,7 +8,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from dispatcher.api.sources import Networks
-from dispatcher.producer import Enqueue
+from dispatcher.queue import Enqueue
 from dispatcher.settings import Settings
 from dispatcher.state import StateStore
 
