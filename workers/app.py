@@ -12,7 +12,10 @@ from workers.setup import build_worker_app
 
 settings = Settings()
 configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets())
+# Fail at start, not on the first message: a worker that cannot do its job must not look healthy.
 if settings.redis_url is None:
     raise ConfigurationError("DISPATCHER_REDIS_URL must be set for worker processes")
+if settings.effebot_api_key is None:
+    raise ConfigurationError("DISPATCHER_EFFEBOT_API_KEY must be set for worker processes")
 app = build_worker_app(settings, settings.redis_url)
 broker = app.broker
