@@ -1,6 +1,8 @@
 """Chaos, CI-sized: `bench/chaos.py` with fewer contacts (the script runs 20,000).
 
-Three real worker processes, one SIGKILLed and replaced every 2.5 s, a sandbox injecting 5 % 5xx,
+The error-burst guards (auto-pause) are off for these runs: the faults are injected on purpose.
+
+Three real worker processes, one SIGKILLed and replaced every 3 s, a sandbox injecting 5 % 5xx,
 2 % hangs past the read timeout, 1 % apply-then-drop and 429 above its rate; in the second test
 Redis (AOF on) is also restarted once a third of the contacts are done.
 """
@@ -18,10 +20,10 @@ pytestmark = pytest.mark.slow
 
 def chaos_config(**changes: object) -> ChaosConfig:
     config = ChaosConfig(
-        contacts=2000,
+        contacts=1500,
         batch_size=10,
-        kill_every_s=2.5,
-        timeout_s=75.0,
+        kill_every_s=3.0,
+        timeout_s=90.0,
         restart_redis_at=None,
     )
     for name, value in changes.items():
@@ -52,16 +54,6 @@ def test_killed_workers_and_a_faulty_provider_neither_lose_a_contact_nor_dial_on
     assert_invariants(report)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known bug, reported to the lead: an actor that fails while Redis restarts raises "
-        "StateError; dramatiq's Retries cannot enqueue the retry (Redis is down or loading), "
-        "Broker.emit_after swallows that, and the original message is acked when Redis is back: "
-        "the batch stays `pending` with no message, and nothing (the watchdog re-arms polls "
-        "only) sends it again, so the campaign never finishes"
-    ),
-)
 def test_a_redis_restart_mid_campaign_loses_no_contact_and_dials_none_twice(
     tmp_path: Path,
 ) -> None:
