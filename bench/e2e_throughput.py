@@ -63,7 +63,9 @@ def bare_loop(url: str, contacts: list[str], batch_size: int, get_chunk: int) ->
             still: list[int] = []
             for start in range(0, len(pending), get_chunk):
                 chunk = pending[start : start + get_chunk]
-                params = [("apiCallIdList[]", i) for i in chunk]
+                params: list[tuple[str, str | int | float | bool | None]] = [
+                    ("apiCallIdList[]", i) for i in chunk
+                ]
                 answer = client.post(
                     "/apiCalls/get", params=params, json={"apiKey": SANDBOX_API_KEY}
                 )

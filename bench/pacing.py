@@ -74,9 +74,9 @@ def _limiter(mode: str, redis_url: str, key: str, rate: int) -> Any:
 
     backend = RedisBackend(url=redis_url)
     if mode == "dramatiq_window":
-        limiter: Any = WindowRateLimiter(backend, key, limit=rate, window=1)
+        limiter: Any = WindowRateLimiter(backend, key, limit=rate, window=1)  # type: ignore[no-untyped-call]
     else:
-        limiter = BucketRateLimiter(backend, key, limit=rate, bucket=1000)
+        limiter = BucketRateLimiter(backend, key, limit=rate, bucket=1000)  # type: ignore[no-untyped-call]
 
     def acquire_dramatiq() -> int:
         refused = 0

@@ -100,7 +100,9 @@ def provider_finish_times(stack: Stack, call_ids: list[int]) -> dict[str, float]
     finish: dict[str, float] = {}
     with httpx.Client(base_url=stack.sandbox.url, timeout=30) as http:
         for start in range(0, len(call_ids), 50):
-            params = [("apiCallIdList[]", i) for i in call_ids[start : start + 50]]
+            params: list[tuple[str, str | int | float | bool | None]] = [
+                ("apiCallIdList[]", i) for i in call_ids[start : start + 50]
+            ]
             answer = http.post("/apiCalls/get", params=params, json={"apiKey": SANDBOX_API_KEY})
             answer.raise_for_status()
             for details in answer.json():
