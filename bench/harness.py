@@ -88,7 +88,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def emit(name: str, value: float, unit: str, **extra: Any) -> dict[str, Any]:
+def emit(name: str, value: float | None, unit: str, **extra: Any) -> dict[str, Any]:
     """Print one result as a JSON line (and return it)."""
     result = {"name": name, "value": _round(value), "unit": unit}
     result.update({k: _round(v) for k, v in extra.items()})

@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         ours = summary.get("gcra", {}).get(metric)
         emit(
             f"pacing_{metric}",
-            ours if ours is not None else float("nan"),
+            ours,
             unit,
             baseline=baselines,
             target=target,
