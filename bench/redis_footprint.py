@@ -2,12 +2,13 @@
 
 A fresh embedded Redis; `used_memory` is read after a warm-up campaign of 100 contacts (so the
 allocator, script cache and broker keys exist), then a campaign of N contacts (with a `name`
-column, like a real list) runs to `finished` through a real worker process against the sandbox
-in `instant` mode; once the queue is drained `used_memory` is read again. Reported: the
-`INFO memory` delta per contact, and the sum of `MEMORY USAGE` over the campaign's own keys per
-contact (with the share of each kind of key), plus the same right after submit (all `pending`).
+column, like a real list, unless `--without-data`) runs to `finished` through real worker
+processes against the sandbox in `instant` mode; once the queue is drained `used_memory` is read
+again. Reported: the `INFO memory` delta per contact, and the sum of `MEMORY USAGE` over the
+campaign's own keys per contact (with the share of each kind of key), plus the same right after
+submit (all `pending`).
 
-    .venv/bin/python -m bench.redis_footprint [--contacts 100000] [--runs 1]
+    .venv/bin/python -m bench.redis_footprint [--contacts 100000] [--runs 1] [--without-data]
 """
 
 from __future__ import annotations
@@ -58,11 +59,15 @@ def campaign_usage(client: redis.Redis, campaign_id: str) -> Counter[str]:
     return usage
 
 
-def rows(n: int, offset: int) -> list[dict[str, str]]:
+def rows(n: int, offset: int, with_data: bool = True) -> list[dict[str, str]]:
+    if not with_data:
+        return [{"phone": p} for p in phones(n, offset)]
     return [{"phone": p, "name": f"Person {i}"} for i, p in enumerate(phones(n, offset))]
 
 
-def run_once(stack: Stack, store: StateStore, contacts: int, offset: int) -> dict[str, Any]:
+def run_once(
+    stack: Stack, store: StateStore, contacts: int, offset: int, with_data: bool
+) -> dict[str, Any]:
     client = stack.client()
     settings = stack.settings("bench")
     stack.sandbox.reset()
@@ -73,7 +78,7 @@ def run_once(stack: Stack, store: StateStore, contacts: int, offset: int) -> dic
     wait_until(lambda: client.llen(queue) == 0, 60)
     time.sleep(0.5)
     before = used_memory(client)
-    report = submit(settings, store, rows(contacts, offset))  # type: ignore[arg-type]
+    report = submit(settings, store, rows(contacts, offset, with_data))  # type: ignore[arg-type]
     assert report.campaign_id is not None, report.as_dict()
     cid = report.campaign_id
     submitted = sum(campaign_usage(client, cid).values())
@@ -98,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--contacts", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--without-data", action="store_true", help="phones only, no name column")
     p.set_defaults(runs=1)
     args = parse_args(p, argv)
     if args.smoke:
@@ -118,12 +124,18 @@ def main(argv: list[str] | None = None) -> None:
         try:
             workers.start(2)
             for run in range(args.runs):
-                runs.append(run_once(stack, store, args.contacts, run * 2 * args.contacts))
+                offset = run * 2 * args.contacts
+                runs.append(run_once(stack, store, args.contacts, offset, not args.without_data))
         finally:
             workers.stop_all()
-    setup = {"contacts": args.contacts, "runs": args.runs, "machine": machine()}
+    setup = {
+        "contacts": args.contacts,
+        "data_columns": [] if args.without_data else ["name"],
+        "runs": args.runs,
+        "machine": machine(),
+    }
     emit(
-        "redis_bytes_per_contact",
+        "redis_bytes_per_contact" + ("_without_data" if args.without_data else ""),
         median_of([r["memory_usage_per_contact"] for r in runs]),
         "bytes (MEMORY USAGE of the campaign's keys)",
         info_memory_delta=median_of([r["info_delta_per_contact"] for r in runs]),
