@@ -26,6 +26,7 @@ EXPECTED = {
     "bench.poll_efficiency": {"poll_gets_per_api_call_polling", "poll_lag_p50_s_webhooks"},
     "bench.redis_footprint": {"redis_bytes_per_contact"},
     "bench.chaos": {"chaos_run", "chaos_phones_created_more_than_once"},
+    "bench.submit_profile": {"submit_profile_per_row", "submit_profile_add_contacts_server_time"},
 }
 
 
