@@ -30,7 +30,7 @@ from dispatcher.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus, check_transition
 from dispatcher.logs import get_logger
 from dispatcher.queue import Enqueue
-from dispatcher.spec import CampaignSpec
+from dispatcher.spec import CampaignSpec, parse_stored_spec
 from dispatcher.state import StateStore, now_ms
 
 __all__ = ["Controls"]
@@ -136,7 +136,7 @@ class Controls:
         }
 
     def _spec(self, campaign_id: str) -> CampaignSpec:
-        return CampaignSpec.model_validate_json(self.store.meta(campaign_id)["spec"])
+        return parse_stored_spec(self.store.meta(campaign_id)["spec"])
 
     def _enqueue_pending(self, campaign_id: str, spec: CampaignSpec) -> int:
         delay_ms = None

@@ -13,10 +13,10 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from dispatcher.keys import Keys
+from dispatcher.keys import ACTOR_CONTROL, ACTOR_POLL, Keys
 from dispatcher.settings import Settings
 
-__all__ = ["Enqueue", "make_broker", "make_enqueue", "send"]
+__all__ = ["Enqueue", "make_broker", "make_enqueue", "queue_for", "send"]
 
 #: enqueue(actor_name, args, delay_ms): how the producer and the controls hand messages over.
 Enqueue = Callable[[str, tuple[Any, ...], int | None], None]
@@ -40,7 +40,18 @@ def make_broker(
         **kwargs,
     )
     broker.declare_queue(settings.queue_name)
+    broker.declare_queue(queue_for(settings.queue_name, ACTOR_POLL))
     return broker
+
+
+def queue_for(queue_name: str, actor_name: str) -> str:
+    """The queue an actor's messages go to.
+
+    Polls and controls have a queue of their own, so that they never wait behind a backlog of
+    batches (a 20,000-batch campaign enqueues every batch at once): reconciliation and a pause keep
+    pace with the sends instead of starting after the last one.
+    """
+    return f"{queue_name}-poll" if actor_name in (ACTOR_POLL, ACTOR_CONTROL) else queue_name
 
 
 def send(
@@ -50,9 +61,16 @@ def send(
     args: tuple[Any, ...],
     delay_ms: int | None = None,
 ) -> None:
-    """Enqueue one message for `actor_name` (declared or not in this process)."""
+    """Enqueue one message for `actor_name` (declared or not in this process).
+
+    `queue_name` is the deployment's queue; the actor's own queue is derived from it.
+    """
     message: dramatiq.Message[Any] = dramatiq.Message(
-        queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
+        queue_name=queue_for(queue_name, actor_name),
+        actor_name=actor_name,
+        args=args,
+        kwargs={},
+        options={},
     )
     if delay_ms is not None and delay_ms > 0:
         broker.enqueue(message, delay=min(int(delay_ms), MAX_DELAY_MS))

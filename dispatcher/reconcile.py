@@ -16,7 +16,7 @@ from dispatcher.effebot.responses import CallDetails, PhoneCall
 from dispatcher.logs import get_logger
 from dispatcher.outcomes import classify_call, is_known_status
 from dispatcher.retry_policy import RETRYABLE_OUTCOMES, RetryPolicy
-from dispatcher.spec import CampaignSpec
+from dispatcher.spec import parse_stored_spec
 from dispatcher.state import StateStore
 
 __all__ = ["CallUpdate", "plan_updates", "reconcile_call", "retry_policy_json"]
@@ -122,7 +122,7 @@ def reconcile_call(
     if blocked:
         store.dnc_add(blocked)
     if retry_policy is None:
-        spec = CampaignSpec.model_validate_json(store.meta(campaign_id)["spec"])
+        spec = parse_stored_spec(store.meta(campaign_id)["spec"])
         retry_policy = retry_policy_json(spec.retry)
     result = store.reconcile(
         campaign_id,

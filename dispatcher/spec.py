@@ -7,6 +7,7 @@ characters`.
 
 from __future__ import annotations
 
+import functools
 import json
 import tomllib
 from collections.abc import Mapping
@@ -21,7 +22,13 @@ from dispatcher.errors import SpecError
 from dispatcher.retry_policy import RetryPolicy
 from dispatcher.windows import CallWindow
 
-__all__ = ["CampaignSpec", "format_validation_error", "load_spec", "parse_spec"]
+__all__ = [
+    "CampaignSpec",
+    "format_validation_error",
+    "load_spec",
+    "parse_spec",
+    "parse_stored_spec",
+]
 
 
 class CampaignSpec(BaseModel):
@@ -77,6 +84,16 @@ class CampaignSpec(BaseModel):
 
     def starts_later_than(self, moment: datetime) -> bool:
         return self.start_at is not None and self.start_at > moment
+
+
+@functools.lru_cache(maxsize=256)
+def parse_stored_spec(raw: str) -> CampaignSpec:
+    """A spec as stored with its campaign, parsed once per process per distinct text.
+
+    Every batch re-reads its campaign's spec; validating the same JSON thousands of times is
+    wasted work, and a changed spec (reschedule) is a different text, so a new cache entry.
+    """
+    return CampaignSpec.model_validate_json(raw)
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:

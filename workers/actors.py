@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import dramatiq
 
 from dispatcher.keys import ACTOR_CONTROL, ACTOR_POLL, ACTOR_SEND_BATCH
+from dispatcher.queue import queue_for
 from workers.batches import send_batch
 from workers.context import WorkerContext
 from workers.control import control_campaign
@@ -52,7 +53,7 @@ def declare_actors(
             fn,
             broker=broker,
             actor_name=name,
-            queue_name=queue_name,
+            queue_name=queue_for(queue_name, name),
             priority=0,
             options=dict(options),
         )

@@ -41,7 +41,7 @@ from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_pacing_wait
 from dispatcher.outcomes import backoff_s
-from dispatcher.spec import CampaignSpec
+from dispatcher.spec import CampaignSpec, parse_stored_spec
 from dispatcher.state import now_ms
 from dispatcher.windows import ALWAYS_OPEN_KEY, load_zone, next_open
 from workers.context import WorkerContext
@@ -89,7 +89,7 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
         log.warning("batch.no_campaign")
         return
     status = CampaignStatus(meta["status"])
-    spec = CampaignSpec.model_validate_json(meta["spec"])
+    spec = parse_stored_spec(meta["spec"])
     if status in (CampaignStatus.PAUSED, CampaignStatus.DRAFT):
         # Held, not dropped: resuming re-enqueues every batch still pending.
         log.info("batch.held", status=status.value)

@@ -16,7 +16,7 @@ from dispatcher.effebot.errors import RejectedError
 from dispatcher.effebot.requests import ReplanItem
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
-from dispatcher.spec import CampaignSpec
+from dispatcher.spec import parse_stored_spec
 from dispatcher.state import now_ms
 from workers.context import WorkerContext
 from workers.limits import provider_limit
@@ -109,7 +109,7 @@ def _unpark(ctx: WorkerContext, campaign_id: str) -> None:
 
 
 def _replan_to_start(ctx: WorkerContext, campaign_id: str) -> None:
-    spec = CampaignSpec.model_validate_json(ctx.store.meta(campaign_id)["spec"])
+    spec = parse_stored_spec(ctx.store.meta(campaign_id)["spec"])
     if spec.start_at is None:
         return
     start = max(spec.start_at, datetime.now(UTC) + timedelta(seconds=30))

@@ -17,7 +17,7 @@ from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_pacing_wait, observe_reconciled
 from dispatcher.outcomes import backoff_s
 from dispatcher.reconcile import reconcile_call, retry_policy_json
-from dispatcher.spec import CampaignSpec
+from dispatcher.spec import parse_stored_spec
 from dispatcher.state import now_ms
 from workers.context import WorkerContext
 from workers.limits import provider_limit
@@ -57,7 +57,7 @@ def poll_campaign(ctx: WorkerContext, campaign_id: str) -> None:
 def _poll(ctx: WorkerContext, campaign_id: str) -> None:
     store, settings = ctx.store, ctx.settings
     store.clear_tick(campaign_id)
-    spec = CampaignSpec.model_validate_json(store.meta(campaign_id)["spec"])
+    spec = parse_stored_spec(store.meta(campaign_id)["spec"])
     policy = retry_policy_json(spec.retry)
     for batch_no in store.take_retries(campaign_id, spec.batch_size):
         ctx.send(ACTOR_SEND_BATCH, (campaign_id, batch_no))
