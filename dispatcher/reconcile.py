@@ -9,6 +9,7 @@ we do not know are kept raw on the contact and logged, never crashed on.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from dispatcher.retry_policy import RETRYABLE_OUTCOMES, RetryPolicy
 from dispatcher.spec import parse_stored_spec
 from dispatcher.state import StateStore
 
-__all__ = ["CallUpdate", "plan_updates", "reconcile_call", "retry_policy_json"]
+__all__ = ["CallUpdate", "plan_updates", "reconcile_call", "reconcile_calls", "retry_policy_json"]
 
 log = get_logger(__name__)
 
@@ -106,46 +107,67 @@ def reconcile_call(
     `next_due_ms` is when to poll the call again if it is not final yet (the webhook receiver
     passes a later time than the poller: webhooks are the fast path, polling the safety net).
     """
-    api_call_id = str(details.id)
-    updates, all_final = plan_updates(details)
-    for update in updates:
-        status = update.detail.get("st")
-        if isinstance(status, str) and not is_known_status(status):
-            log.warning(
-                "reconcile.unknown_status",
-                campaign_id=campaign_id,
-                api_call_id=api_call_id,
-                status=status,
-                hangup_cause=update.detail.get("h"),
+    return reconcile_calls(
+        store, campaign_id, [(details, next_due_ms)], source=source, retry_policy=retry_policy
+    )
+
+
+def reconcile_calls(
+    store: StateStore,
+    campaign_id: str,
+    calls: Sequence[tuple[CallDetails, int]],
+    *,
+    source: str,
+    retry_policy: str | None = None,
+) -> bool:
+    """Apply several api calls' (details, next due ms) in one round trip; True if it finished."""
+    planned = []
+    blocked: list[str] = []
+    for details, next_due_ms in calls:
+        api_call_id = str(details.id)
+        updates, all_final = plan_updates(details)
+        for update in updates:
+            status = update.detail.get("st")
+            if isinstance(status, str) and not is_known_status(status):
+                log.warning(
+                    "reconcile.unknown_status",
+                    campaign_id=campaign_id,
+                    api_call_id=api_call_id,
+                    status=status,
+                    hangup_cause=update.detail.get("h"),
+                )
+        blocked += [u.phone for u in updates if u.to_block]
+        planned.append(
+            (
+                api_call_id,
+                [(u.phone, u.state, u.detail) for u in updates],
+                None if all_final else next_due_ms,
             )
-    blocked = [u.phone for u in updates if u.to_block]
+        )
     if blocked:
         store.dnc_add(blocked)
     if retry_policy is None:
         spec = parse_stored_spec(store.meta(campaign_id)["spec"])
         retry_policy = retry_policy_json(spec.retry)
-    result = store.reconcile(
-        campaign_id,
-        api_call_id,
-        [(u.phone, u.state, u.detail) for u in updates],
-        None if all_final else next_due_ms,
-        retry_policy,
-    )
-    if result.strangers:
-        log.warning(
-            "reconcile.unknown_phones",
+    results = store.reconcile_many(campaign_id, planned, retry_policy)
+    finished = False
+    for (api_call_id, _, next_due), result in zip(planned, results, strict=True):
+        if result.strangers:
+            log.warning(
+                "reconcile.unknown_phones",
+                campaign_id=campaign_id,
+                api_call_id=api_call_id,
+                count=result.strangers,
+            )
+        log.debug(
+            "reconcile.applied",
             campaign_id=campaign_id,
             api_call_id=api_call_id,
-            count=result.strangers,
+            source=source,
+            changed=result.changed,
+            final=next_due is None,
         )
-    log.debug(
-        "reconcile.applied",
-        campaign_id=campaign_id,
-        api_call_id=api_call_id,
-        source=source,
-        changed=result.changed,
-        final=all_final,
-    )
-    if result.finished:
+        finished = finished or result.finished
+    if finished:
         log.info("campaign.finished", campaign_id=campaign_id)
-    return result.finished
+    return finished

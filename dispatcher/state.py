@@ -417,15 +417,32 @@ class StateStore:
         `retry_policy` is the JSON `{outcome: [max attempts, interval ms]}` of the campaign: an
         outcome it covers, with attempts left, sends the contact back to wait for another dial.
         """
+        return self.reconcile_many(
+            campaign_id, [(api_call_id, updates, next_due_ms)], retry_policy
+        )[0]
+
+    @_translate
+    def reconcile_many(
+        self,
+        campaign_id: str,
+        calls: Sequence[tuple[str, Sequence[tuple[str, str, dict[str, Any]]], int | None]],
+        retry_policy: str = "",
+    ) -> list[ReconcileResult]:
+        """`reconcile` for several api calls, pipelined: one round trip, one script per call."""
         ck = self.campaign_keys(campaign_id)
-        due = "" if next_due_ms is None else next_due_ms
-        args: list[Any] = [api_call_id, now_ms(), due, retry_policy]
-        for phone, state, detail in updates:
-            args += [phone, state, json.dumps(detail, separators=(",", ":"))]
-        changed, finished, strangers = self._reconcile(
-            keys=[ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry], args=args
-        )
-        return ReconcileResult(int(changed), bool(finished), int(strangers))
+        keys = [ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry]
+        now = now_ms()
+        pipe = self.client.pipeline(transaction=False)
+        for api_call_id, updates, next_due_ms in calls:
+            due = "" if next_due_ms is None else next_due_ms
+            args: list[Any] = [api_call_id, now, due, retry_policy]
+            for phone, state, detail in updates:
+                args += [phone, state, json.dumps(detail, separators=(",", ":"))]
+            self._reconcile(keys=keys, args=args, client=pipe)
+        return [
+            ReconcileResult(int(changed), bool(finished), int(strangers))
+            for changed, finished, strangers in pipe.execute()
+        ]
 
     @_translate
     def reschedule_call(self, campaign_id: str, api_call_id: str, due_ms: int) -> None:

@@ -16,7 +16,7 @@ from dispatcher.keys import ACTOR_POLL, ACTOR_SEND_BATCH
 from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_pacing_wait, observe_reconciled
 from dispatcher.outcomes import backoff_s
-from dispatcher.reconcile import reconcile_call, retry_policy_json
+from dispatcher.reconcile import reconcile_calls, retry_policy_json
 from dispatcher.spec import parse_stored_spec
 from dispatcher.state import now_ms
 from workers.context import WorkerContext
@@ -121,6 +121,7 @@ def _poll_chunk(
             store.reschedule_call(campaign_id, call_id, _next_due(ctx, min(polls, 3)))
         return
     found = {str(d.id): d for d in details if d.id is not None}
+    answered = []
     for call_id, polls in due:
         detail = found.get(call_id)
         if detail is None:
@@ -129,8 +130,11 @@ def _poll_chunk(
             else:
                 store.reschedule_call(campaign_id, call_id, _next_due(ctx, polls))
             continue
-        reconcile_call(store, campaign_id, detail, next_due_ms=_next_due(ctx, polls), source="poll")
-        observe_reconciled(detail, "poll")
+        answered.append((detail, _next_due(ctx, polls)))
+    if answered:
+        reconcile_calls(store, campaign_id, answered, source="poll", retry_policy=policy)
+        for detail, _ in answered:
+            observe_reconciled(detail, "poll")
 
 
 def _give_up(ctx: WorkerContext, campaign_id: str, call_id: str) -> None:
