@@ -160,7 +160,7 @@ class StateStore:
         for phone, data, group in items:
             argv += [phone, data, group]
         keys = [ck.meta, ck.contacts, ck.data, ck.counts, self.keys.dnc]
-        return [int(code) for code in self._add(keys=keys, args=argv)]
+        return [int(code) for code in _text(self._add(keys=keys, args=argv))]
 
     @_translate
     def complete_submission(
