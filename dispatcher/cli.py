@@ -6,8 +6,10 @@ exit with status 1; usage errors exit with 2 (click's convention); nothing print
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -405,7 +407,8 @@ def records() -> None:
     """Audio recordings at the provider: upload a file, list what was uploaded here, remove."""
 
 
-def _provider(settings: Settings, store: Any) -> Any:
+@contextlib.contextmanager
+def _provider(settings: Settings, store: Any) -> Iterator[Any]:
     """A client for one operator request, after waiting for the global pacing budget."""
     from dispatcher.effebot.client import EffebotClient
     from dispatcher.effebot.transport import make_http_client
@@ -415,7 +418,8 @@ def _provider(settings: Settings, store: Any) -> Any:
     if settings.effebot_api_key is None:
         raise ConfigurationError("DISPATCHER_EFFEBOT_API_KEY is not set")
     GlobalPacer(store.client, settings.key_prefix).acquire([provider_limit(settings)], 60.0)
-    return EffebotClient.from_settings(settings, make_http_client(settings))
+    with make_http_client(settings) as http:
+        yield EffebotClient.from_settings(settings, http)
 
 
 @records.command("upload")
@@ -426,10 +430,10 @@ def records_upload(ctx: click.Context, audio_file: Path, name: str | None) -> No
     """Upload AUDIO_FILE with apiCalls/createRecord; prints the id to use as record.id."""
     settings = _settings(ctx)
     store = _store(settings)
-    client = _provider(settings, store)
-    record = client.create_file_record(
-        name or audio_file.name, audio_file.read_bytes(), audio_file.name
-    )
+    with _provider(settings, store) as client:
+        record = client.create_file_record(
+            name or audio_file.name, audio_file.read_bytes(), audio_file.name
+        )
     store.set_global(
         "records",
         {
@@ -457,7 +461,8 @@ def records_remove(ctx: click.Context, record_ids: tuple[int, ...]) -> None:
     """Remove recordings with apiCalls/removeRecord."""
     settings = _settings(ctx)
     store = _store(settings)
-    removed = _provider(settings, store).remove_records(list(record_ids))
+    with _provider(settings, store) as client:
+        removed = client.remove_records(list(record_ids))
     store.delete_global_fields("records", [str(r) for r in record_ids])
     click.echo(f"{len(removed)} removed")
 

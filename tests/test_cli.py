@@ -194,3 +194,43 @@ def test_dry_run_reports_batches_and_estimates_and_changes_nothing(
     assert report["estimated_cost"] > 0
     assert store.list_campaigns() == []
     assert queued(store, settings) == 0
+
+
+def test_dnc_import_reads_a_contact_file_and_reports_rejections(
+    run: Any, tmp_path: Path, store: StateStore
+) -> None:
+    contacts = write(tmp_path, "dnc.csv", "phone,name\n+1 202 555 0143,A\nnope,B\n202-555-0144,C\n")
+    result = run("dnc", "import", contacts)
+    assert result.exit_code == 0, result.output
+    assert "2 added, 1 rejected" in result.output
+    assert sorted(store.dnc_iter()) == ["12025550143", "12025550144"]
+
+
+def test_records_upload_list_and_remove_against_the_sandbox(
+    settings: Settings, tmp_path: Path, sandbox: Any
+) -> None:
+    env = {
+        "DISPATCHER_REDIS_URL": settings.redis_url,
+        "DISPATCHER_KEY_PREFIX": settings.key_prefix,
+        "DISPATCHER_EFFEBOT_BASE_URL": sandbox.url,
+        "DISPATCHER_EFFEBOT_API_KEY": "sandbox-key",
+        "DISPATCHER_LOG_LEVEL": "WARNING",
+    }
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    audio = tmp_path / "hello.wav"
+    audio.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt fake audio for the sandbox")
+    uploaded = invoke("records", "upload", str(audio), "--name", "Greeting")
+    assert uploaded.exit_code == 0, uploaded.output
+    record_id = uploaded.output.split()[1]
+    assert record_id.isdigit()
+    listed = invoke("records", "list").output
+    assert record_id in listed
+    assert "Greeting" in listed
+    removed = invoke("records", "remove", record_id)
+    assert removed.exit_code == 0, removed.output
+    assert "1 removed" in removed.output
+    assert record_id not in invoke("records", "list").output
+    assert sandbox.stats()["requests"]["/apiCalls/createRecord"]["200"] == 1
