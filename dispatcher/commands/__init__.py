@@ -1,0 +1,1 @@
+"""The `dispatcher` subcommands, one module per area; `dispatcher.cli` registers them."""

@@ -1,0 +1,32 @@
+"""What every command needs: the settings the group built, and the state store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from dispatcher.errors import ConfigurationError
+from dispatcher.settings import Settings
+
+__all__ = ["open_store", "settings_of"]
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """The settings the `dispatcher` group built for this invocation."""
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings)  # set by the group before any command runs
+    return settings
+
+
+def open_store(settings: Settings) -> Any:
+    """The state store on DISPATCHER_REDIS_URL, checked to answer."""
+    from dispatcher.state import StateStore
+
+    if settings.redis_url is None:
+        raise ConfigurationError(
+            "DISPATCHER_REDIS_URL is not set (only `dispatcher demo` starts a Redis of its own)"
+        )
+    store = StateStore.connect(settings.redis_url, settings.key_prefix)
+    store.ping()
+    return store
