@@ -212,7 +212,8 @@ for i = 6, #ARGV do
     end
   end
 end
-return moved
+-- The campaign's status comes back too: a pause or cancel may have landed meanwhile.
+return {moved, redis.call('HGET', meta, 'status') or ''}
 """
 
 # Give a claimed batch back (the request provably did not take effect).

@@ -303,6 +303,23 @@ class StateStore:
         )
 
     @_translate
+    def batch_view(
+        self, campaign_id: str, batch_no: int
+    ) -> tuple[dict[str, str], dict[str, str], int]:
+        """(campaign meta, batch hash, number of phones) in one round trip, for the batch actor."""
+        ck = self.campaign_keys(campaign_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(ck.meta)
+        pipe.hgetall(ck.batch(batch_no))
+        pipe.llen(ck.batch_phones(batch_no))
+        meta_raw, batch_raw, count = pipe.execute()
+        if not meta_raw:
+            raise CampaignNotFound(f"no campaign {campaign_id!r}")
+        batch = {_text(k): _text(v) for k, v in batch_raw.items()}
+        batch.setdefault("status", "pending")
+        return {_text(k): _text(v) for k, v in meta_raw.items()}, batch, int(count)
+
+    @_translate
     def batch_phones(self, campaign_id: str, batch_no: int) -> list[str]:
         ck = self.campaign_keys(campaign_id)
         return [_text(p) for p in self.client.lrange(ck.batch_phones(batch_no), 0, -1)]
@@ -355,13 +372,14 @@ class StateStore:
         phones: Sequence[str],
         due_ms: int,
         planned_at_ms: int | None = None,
-    ) -> int:
-        """Record the api call the provider created for a batch and schedule its first poll."""
+    ) -> tuple[int, str]:
+        """Record the api call created for a batch, schedule its first poll; (moved, status)."""
         ck = self.campaign_keys(campaign_id)
         keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.calls, ck.poll]
         planned = "" if planned_at_ms is None else planned_at_ms
         args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), planned, *phones]
-        return int(self._sent(keys=keys, args=args))
+        moved, status = self._sent(keys=keys, args=args)
+        return int(moved), _text(status)
 
     @_translate
     def release_batch(

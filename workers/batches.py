@@ -84,7 +84,7 @@ def _again(
 def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int) -> None:
     store = ctx.store
     try:
-        meta = store.meta(campaign_id)
+        meta, batch, phone_count = store.batch_view(campaign_id, batch_no)
     except CampaignNotFound:
         log.warning("batch.no_campaign")
         return
@@ -109,7 +109,6 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
         else:
             store.set_status(campaign_id, CampaignStatus.RUNNING, [CampaignStatus.SCHEDULED])
 
-    batch = store.batch_status(campaign_id, batch_no)
     if batch["status"] == "sending":
         _check_lease(ctx, campaign_id, batch_no, int(batch.get("lease_until", "0")), attempt)
         return
@@ -119,9 +118,8 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
 
     if spec.window is not None and not _inside_window(ctx, campaign_id, batch_no, spec, batch):
         return
-    phones = store.batch_phones(campaign_id, batch_no)
     reservation = ctx.pacer.reserve(
-        batch_limits(ctx.settings, campaign_id, spec, len(phones)), ctx.settings.max_pacing_wait_s
+        batch_limits(ctx.settings, campaign_id, spec, phone_count), ctx.settings.max_pacing_wait_s
     )
     observe_pacing_wait("send_batch", reservation.wait_s)
     if not reservation.granted:
@@ -243,16 +241,15 @@ def _create(
     planned_ms = None if planned_at is None else int(planned_at.timestamp() * 1000)
     # The provider created the calls: this must be recorded whatever Redis is doing right now,
     # or the batch would look `sending` and end `unknown` (or worse, be lost from polling).
-    retry_state(
+    _, status = retry_state(
         ctx, lambda: store.mark_sent(campaign_id, batch_no, api_call_id, phones, due, planned_ms)
     )
     log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
     ensure_poll(ctx, campaign_id, due)
     # A pause or cancel that landed while this request was in flight did not see this call.
-    status = store.status(campaign_id)
-    if status is CampaignStatus.CANCELLED:
+    if status == CampaignStatus.CANCELLED:
         ctx.send(ACTOR_CONTROL, (campaign_id, "cancel"))
-    elif status is CampaignStatus.PAUSED and planned_at is not None:
+    elif status == CampaignStatus.PAUSED and planned_at is not None:
         ctx.send(ACTOR_CONTROL, (campaign_id, "park"))
 
 
