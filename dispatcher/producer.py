@@ -13,6 +13,7 @@ import json
 import secrets
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from dispatcher.contacts import Contact, Rejection
 from dispatcher.keys import ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
-from dispatcher.queue import Enqueue
+from dispatcher.queue import BrokerEnqueue, Enqueue
 from dispatcher.spec import CampaignSpec
 from dispatcher.state import StateStore, now_ms
 from dispatcher.windows import CallWindow, contact_zone, group_key
@@ -32,6 +33,14 @@ log = get_logger(__name__)
 
 #: How many rejected rows the report lists one by one (all are counted).
 REPORTED_REJECTIONS = 100
+
+
+def _encode_data(data: dict[str, str]) -> str:
+    """A contact's own columns as compact JSON (strings only: faster than `json.dumps`)."""
+    quote = json.encoder.encode_basestring
+    return "{" + ",".join(f"{quote(k)}:{quote(v)}" for k, v in data.items()) + "}"
+
+
 #: Contacts per Lua call while submitting.
 CHUNK = 1000
 
@@ -110,21 +119,31 @@ def submit_campaign(
     report = SubmitReport(campaign_id=campaign_id, status=CampaignStatus.DRAFT.value)
     rejections = RejectionTally()
     store.create_campaign(campaign_id, spec.name, spec.to_json())
+    # One chunk is written (by a second thread, waiting on Redis without the GIL) while the next
+    # is read and normalised here; chunks still go to Redis one after the other, in order.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submit-writer")
+    in_flight: Future[None] | None = None
     try:
         chunk: list[tuple[str, str, str]] = []
         for item in contacts:
             if isinstance(item, Rejection):
                 rejections.add(item)
                 continue
-            data = dict(item.data)
+            data = item.data
             if item.timezone:
-                data["timezone"] = item.timezone
+                data = {**data, "timezone": item.timezone}
             group = "" if grouping is None else grouping.key(item.phone, item.timezone)
-            encoded = json.dumps(data, separators=(",", ":")) if data else ""
-            chunk.append((item.phone, encoded, group))
+            chunk.append((item.phone, _encode_data(data) if data else "", group))
             if len(chunk) >= CHUNK:
-                _flush(store, campaign_id, spec.batch_size, chunk, report)
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = writer.submit(
+                    _flush, store, campaign_id, spec.batch_size, chunk, report
+                )
                 chunk = []
+        if in_flight is not None:
+            in_flight.result()
+            in_flight = None
         if chunk:
             _flush(store, campaign_id, spec.batch_size, chunk, report)
         report.rejected = rejections.count
@@ -137,8 +156,12 @@ def submit_campaign(
                 "no contact to dial (every row was rejected, a duplicate or blocked)"
             )
     except BaseException:
+        if in_flight is not None:
+            in_flight.exception()  # let the chunk being written land before deleting everything
         store.delete_campaign(campaign_id)
         raise
+    finally:
+        writer.shutdown(wait=True)
     if report.refused_because is not None:
         store.delete_campaign(campaign_id)
         log.warning(
@@ -169,8 +192,12 @@ def submit_campaign(
     delay_ms = None
     if later and spec.start_at is not None and not spec.plan_ahead:
         delay_ms = int((spec.start_at - moment).total_seconds() * 1000)
-    for batch_no in range(1, report.batches + 1):
-        enqueue(ACTOR_SEND_BATCH, (campaign_id, batch_no), delay_ms)
+    batch_args = [(campaign_id, batch_no) for batch_no in range(1, report.batches + 1)]
+    if isinstance(enqueue, BrokerEnqueue):
+        enqueue.many(ACTOR_SEND_BATCH, batch_args, delay_ms)
+    else:
+        for args in batch_args:
+            enqueue(ACTOR_SEND_BATCH, args, delay_ms)
     store.set_meta(campaign_id, {"enqueued": report.batches})
     report.status = status.value
     log.info(

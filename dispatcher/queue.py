@@ -6,7 +6,8 @@ needs neither the workers package nor the actors to be declared in its process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dramatiq
@@ -16,7 +17,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dispatcher.keys import ACTOR_CONTROL, ACTOR_POLL, Keys
 from dispatcher.settings import Settings
 
-__all__ = ["Enqueue", "make_broker", "make_enqueue", "queue_for", "send"]
+__all__ = ["BrokerEnqueue", "Enqueue", "make_broker", "make_enqueue", "queue_for", "send"]
 
 #: enqueue(actor_name, args, delay_ms): how the producer and the controls hand messages over.
 Enqueue = Callable[[str, tuple[Any, ...], int | None], None]
@@ -78,11 +79,43 @@ def send(
         broker.enqueue(message)
 
 
-def make_enqueue(settings: Settings, client: redis.Redis) -> Enqueue:
+class BrokerEnqueue:
+    """An `Enqueue` onto the settings' queue through a broker of its own (so not thread-shared).
+
+    `many` enqueues a whole list in one pipelined round trip: a 1,000,000-contact campaign has
+    20,000 batches, and one round trip each was a fifth of the submission's time.
+    """
+
+    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+        self._broker = make_broker(settings, client)
+        self._queue_name = settings.queue_name
+
+    def __call__(self, actor_name: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
+        send(self._broker, self._queue_name, actor_name, args, delay_ms)
+
+    def many(
+        self,
+        actor_name: str,
+        args_list: Sequence[tuple[Any, ...]],
+        delay_ms: int | None,
+        page: int = 1000,
+    ) -> None:
+        """Enqueue one message per args, pipelined `page` at a time."""
+        broker = self._broker
+        # The broker runs its dispatch script through `scripts["dispatch"]` on every enqueue; for
+        # the length of this loop it runs on a pipeline instead (the broker is ours alone).
+        dispatch = broker.scripts["dispatch"]
+        for start in range(0, len(args_list), page):
+            pipe = broker.client.pipeline(transaction=False)
+            broker.scripts["dispatch"] = functools.partial(dispatch, client=pipe)
+            try:
+                for args in args_list[start : start + page]:
+                    send(broker, self._queue_name, actor_name, args, delay_ms)
+            finally:
+                broker.scripts["dispatch"] = dispatch
+            pipe.execute()
+
+
+def make_enqueue(settings: Settings, client: redis.Redis) -> BrokerEnqueue:
     """An `Enqueue` onto the settings' queue, through a broker on `client`."""
-    broker = make_broker(settings, client)
-
-    def enqueue(actor_name: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        send(broker, settings.queue_name, actor_name, args, delay_ms)
-
-    return enqueue
+    return BrokerEnqueue(settings, client)

@@ -156,9 +156,9 @@ class StateStore:
         Per triple: 0 duplicate, 1 accepted (pending, in a batch of its group), 2 blocked.
         """
         ck = self.campaign_keys(campaign_id)
-        argv: list[Any] = [ck.base, batch_size]
-        for phone, data, group in items:
-            argv += [phone, data, group]
+        # JSON escapes control characters, so a data value can hold no raw tab or newline.
+        payload = "\n".join(f"{phone}\t{data}\t{group}" for phone, data, group in items)
+        argv: list[Any] = [ck.base, batch_size, payload]
         keys = [ck.meta, ck.contacts, ck.data, ck.counts, self.keys.dnc]
         return [int(code) for code in _text(self._add(keys=keys, args=argv))]
 
