@@ -2,12 +2,13 @@
 
 Not one of the five benchmarks: the measurements behind the proposal in bench/README.md
 ("Profiles"). For N generated CSV rows, each step of `submit_campaign` is timed on its own:
-reading and normalising (`open_contacts`), adding the contacts with the current
-`dispatcher.scripts.ADD_CONTACTS` (wall time and the server's own EVALSHA time from
-`INFO commandstats`), the same with `PROPOSED_ADD_CONTACTS` below (same keys, arguments, effects
-and codes; one RPUSH per batch, one HSET per chunk, string concatenation instead of
-`cjson.encode`, the DNC set only looked at when it is not empty, and the codes returned as one
-string), and enqueueing one dramatiq message per batch.
+reading and normalising (`open_contacts`), adding the contacts through the current
+`StateStore.add_contacts` (wall time and the server's own EVALSHA time from `INFO commandstats`),
+the same with `PROPOSED_ADD_CONTACTS` below as first proposed (arguments as triples; one RPUSH per
+batch, one HSET per chunk, string concatenation instead of `cjson.encode`, the DNC set only looked
+at when it is not empty, the codes returned as one string: adopted in `dispatcher/scripts.py` by
+a8dcefd, with one argument per chunk since 64dcafe), and enqueueing one dramatiq message per batch
+(`send`, one at a time).
 
     .venv/bin/python -m bench.submit_profile [--rows 100000]
 """
@@ -24,11 +25,11 @@ import redis
 
 from bench.harness import emit, machine, parse_args, parser
 from bench.submit_scale import write_csv
-from dispatcher import scripts
 from dispatcher.contacts import Contact, open_contacts
 from dispatcher.queue import make_broker, send
 from dispatcher.redis_server import EmbeddedRedis
 from dispatcher.settings import Settings
+from dispatcher.state import StateStore
 
 #: ADD_CONTACTS with the same behaviour, batched. Returns the codes as one string ("1120...").
 PROPOSED_ADD_CONTACTS = """
@@ -94,18 +95,28 @@ def _evalsha_s(client: redis.Redis) -> float:
     return float(stats.get("usec", 0)) / 1e6
 
 
-def add_all(source: str, url: str, items: list[tuple[str, str, str]]) -> dict[str, Any]:
-    """Add every item with one script, in chunks like the producer; wall and server seconds."""
+def add_all(source: str | None, url: str, items: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """Add every item in chunks like the producer; wall and server seconds.
+
+    `source` None: through `StateStore.add_contacts` (whatever the current script is);
+    otherwise that script, called with (phone, data, group) triples as arguments.
+    """
     client = redis.Redis.from_url(url)
     client.flushall()
     client.config_resetstat()
-    script = client.register_script(source)
-    keys = ["m", "{c}:contacts", "{c}:data", "{c}:counts", "dnc"]
+    store = StateStore(client, "bench")
+    script = client.register_script(source) if source is not None else None
+    ck = store.campaign_keys("c")
+    keys = [ck.meta, ck.contacts, ck.data, ck.counts, store.keys.dnc]
     started = time.perf_counter()
     codes = ""
     for start in range(0, len(items), CHUNK):
-        argv: list[Any] = ["{c}", BATCH]
-        for phone, data, group in items[start : start + CHUNK]:
+        chunk = items[start : start + CHUNK]
+        if script is None:
+            codes += "".join(str(c) for c in store.add_contacts("c", BATCH, chunk))
+            continue
+        argv: list[Any] = [ck.base, BATCH]
+        for phone, data, group in chunk:
             argv += [phone, data, group]
         reply = script(keys=keys, args=argv)
         codes += reply.decode() if isinstance(reply, bytes) else "".join(str(c) for c in reply)
@@ -115,7 +126,7 @@ def add_all(source: str, url: str, items: list[tuple[str, str, str]]) -> dict[st
         "server_s": _evalsha_s(client),
         "accepted": codes.count("1"),
         "contacts": int(client.hlen(keys[1])),
-        "batches": int(client.hget("m", "batches") or 0),
+        "batches": int(client.hget(ck.meta, "batches") or 0),
     }
     client.close()
     return result
@@ -135,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         contacts = [c for c in open_contacts(path, "US") if isinstance(c, Contact)]
         read_s = time.perf_counter() - started
         items = [(c.phone, json.dumps(c.data, separators=(",", ":")), "") for c in contacts]
-        current = add_all(scripts.ADD_CONTACTS, server.url, items)
+        current = add_all(None, server.url, items)
         proposed = add_all(PROPOSED_ADD_CONTACTS, server.url, items)
         if (current["accepted"], current["batches"]) != (proposed["accepted"], proposed["batches"]):
             raise RuntimeError(f"the proposed script differs: {current} vs {proposed}")
@@ -161,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         proposed["server_s"],
         "s",
         baseline=current["server_s"],
-        baseline_name="the current ADD_CONTACTS",
+        baseline_name="StateStore.add_contacts as it is now",
         ratio=proposed["server_s"] / current["server_s"],
         rows=rows,
     )
