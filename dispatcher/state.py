@@ -8,23 +8,21 @@ scripts of `dispatcher.scripts`, so counters and per-contact states never disagr
 from __future__ import annotations
 
 import json
-import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import redis
 
 from dispatcher import scripts
-from dispatcher.errors import CampaignNotFound, StateError
-from dispatcher.keys import CampaignKeys, Keys
+from dispatcher.errors import CampaignNotFound
+from dispatcher.keys import Keys
 from dispatcher.lifecycle import CampaignStatus
+from dispatcher.shared_state import SharedState, now_ms, text, translate
 
 __all__ = ["Claim", "ContactRecord", "ReconcileResult", "StateStore", "now_ms"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _CLAIM_DUE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -48,27 +46,6 @@ rec.iv = answers
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
 return 1
 """
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds: the unit every timestamp in Redis is kept in."""
-    return int(time.time() * 1000)
-
-
-def _translate(fn: Callable[P, R]) -> Callable[P, R]:
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except redis.RedisError as exc:
-            raise StateError(f"redis: {exc}") from exc
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +75,7 @@ class ContactRecord:
     data: dict[str, str]
 
 
-class StateStore:
+class StateStore(SharedState):
     """Campaign state in Redis under one key prefix."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
@@ -122,12 +99,9 @@ class StateStore:
         client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
         return cls(client, prefix)
 
-    def campaign_keys(self, campaign_id: str) -> CampaignKeys:
-        return self.keys.campaign(campaign_id)
-
     # --- campaigns ------------------------------------------------------------------------------
 
-    @_translate
+    @translate
     def create_campaign(self, campaign_id: str, name: str, spec_json: str) -> None:
         """Create a campaign in `draft`; nothing is enqueued for a draft."""
         ck = self.campaign_keys(campaign_id)
@@ -147,7 +121,7 @@ class StateStore:
         pipe.zadd(self.keys.campaigns, {campaign_id: created})
         pipe.execute()
 
-    @_translate
+    @translate
     def add_contacts(
         self, campaign_id: str, batch_size: int, items: Sequence[tuple[str, str, str]]
     ) -> list[int]:
@@ -160,9 +134,9 @@ class StateStore:
         payload = "\n".join(f"{phone}\t{data}\t{group}" for phone, data, group in items)
         argv: list[Any] = [ck.base, batch_size, payload]
         keys = [ck.meta, ck.contacts, ck.data, ck.counts, self.keys.dnc]
-        return [int(code) for code in _text(self._add(keys=keys, args=argv))]
+        return [int(code) for code in text(self._add(keys=keys, args=argv))]
 
-    @_translate
+    @translate
     def complete_submission(
         self, campaign_id: str, status: CampaignStatus, fields: dict[str, Any]
     ) -> None:
@@ -174,7 +148,7 @@ class StateStore:
         pipe.sadd(self.keys.active, campaign_id)
         pipe.execute()
 
-    @_translate
+    @translate
     def delete_campaign(self, campaign_id: str) -> None:
         """Remove every key of a campaign (a submission that failed half-way)."""
         ck = self.campaign_keys(campaign_id)
@@ -200,28 +174,28 @@ class StateStore:
         pipe.srem(self.keys.active, campaign_id)
         pipe.execute()
 
-    @_translate
+    @translate
     def meta(self, campaign_id: str) -> dict[str, str]:
         """The campaign's meta hash, decoded; `CampaignNotFound` if there is none."""
         raw = self.client.hgetall(self.campaign_keys(campaign_id).meta)
         if not raw:
             raise CampaignNotFound(f"no campaign {campaign_id!r}")
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {text(k): text(v) for k, v in raw.items()}
 
-    @_translate
+    @translate
     def counts(self, campaign_id: str) -> dict[str, int]:
         """Contacts per state (states with no contacts are left out)."""
         raw = self.client.hgetall(self.campaign_keys(campaign_id).counts)
-        return {_text(k): int(v) for k, v in raw.items() if int(v) != 0}
+        return {text(k): int(v) for k, v in raw.items() if int(v) != 0}
 
-    @_translate
+    @translate
     def status(self, campaign_id: str) -> CampaignStatus:
         value = self.client.hget(self.campaign_keys(campaign_id).meta, "status")
         if value is None:
             raise CampaignNotFound(f"no campaign {campaign_id!r}")
-        return CampaignStatus(_text(value))
+        return CampaignStatus(text(value))
 
-    @_translate
+    @translate
     def set_status(
         self,
         campaign_id: str,
@@ -235,51 +209,43 @@ class StateStore:
         before = self._set_status(keys=[ck.meta], args=args)
         if before is None:
             raise CampaignNotFound(f"no campaign {campaign_id!r}")
-        previous = CampaignStatus(_text(before))
+        previous = CampaignStatus(text(before))
         if extra and previous in set(allowed_from):
             self.client.hset(ck.meta, mapping=dict[Any, Any](extra))
         return previous
 
-    @_translate
+    @translate
     def set_meta(self, campaign_id: str, fields: dict[str, Any]) -> None:
         self.client.hset(self.campaign_keys(campaign_id).meta, mapping=dict[Any, Any](fields))
 
-    @_translate
+    @translate
     def list_campaigns(self, limit: int = 100) -> list[str]:
         """Campaign ids, newest first."""
         ids: list[Any] = list(self.client.zrevrange(self.keys.campaigns, 0, limit - 1))
-        return [_text(v) for v in ids]
+        return [text(v) for v in ids]
 
-    @_translate
+    @translate
     def active_campaigns(self) -> list[str]:
-        return sorted(_text(v) for v in self.client.smembers(self.keys.active))
+        return sorted(text(v) for v in self.client.smembers(self.keys.active))
 
-    @_translate
+    @translate
     def deactivate(self, campaign_id: str) -> None:
         self.client.srem(self.keys.active, campaign_id)
 
-    @_translate
-    def add_event(self, campaign_id: str, event: dict[str, Any], keep: int = 100) -> None:
-        ck = self.campaign_keys(campaign_id)
-        pipe = self.client.pipeline()
-        pipe.lpush(ck.events, json.dumps({"at_ms": now_ms(), **event}))
-        pipe.ltrim(ck.events, 0, keep - 1)
-        pipe.execute()
-
     # --- batches --------------------------------------------------------------------------------
 
-    @_translate
+    @translate
     def batch_count(self, campaign_id: str) -> int:
         return int(self.client.hget(self.campaign_keys(campaign_id).meta, "batches") or 0)
 
-    @_translate
+    @translate
     def batch_status(self, campaign_id: str, batch_no: int) -> dict[str, str]:
         raw = self.client.hgetall(self.campaign_keys(campaign_id).batch(batch_no))
-        info = {_text(k): _text(v) for k, v in raw.items()}
+        info = {text(k): text(v) for k, v in raw.items()}
         info.setdefault("status", "pending")
         return info
 
-    @_translate
+    @translate
     def batches(self, campaign_id: str) -> list[tuple[int, dict[str, str]]]:
         """(batch number, its hash) for every batch, in one pipelined round trip per 1,000."""
         ck = self.campaign_keys(campaign_id)
@@ -291,18 +257,18 @@ class StateStore:
             for bn in numbers:
                 pipe.hgetall(ck.batch(bn))
             for bn, raw in zip(numbers, pipe.execute(), strict=True):
-                info = {_text(k): _text(v) for k, v in raw.items()}
+                info = {text(k): text(v) for k, v in raw.items()}
                 info.setdefault("status", "pending")
                 out.append((bn, info))
         return out
 
-    @_translate
+    @translate
     def set_batch_fields(self, campaign_id: str, batch_no: int, fields: dict[str, Any]) -> None:
         self.client.hset(
             self.campaign_keys(campaign_id).batch(batch_no), mapping=dict[Any, Any](fields)
         )
 
-    @_translate
+    @translate
     def batch_view(
         self, campaign_id: str, batch_no: int
     ) -> tuple[dict[str, str], dict[str, str], int]:
@@ -315,16 +281,16 @@ class StateStore:
         meta_raw, batch_raw, count = pipe.execute()
         if not meta_raw:
             raise CampaignNotFound(f"no campaign {campaign_id!r}")
-        batch = {_text(k): _text(v) for k, v in batch_raw.items()}
+        batch = {text(k): text(v) for k, v in batch_raw.items()}
         batch.setdefault("status", "pending")
-        return {_text(k): _text(v) for k, v in meta_raw.items()}, batch, int(count)
+        return {text(k): text(v) for k, v in meta_raw.items()}, batch, int(count)
 
-    @_translate
+    @translate
     def batch_phones(self, campaign_id: str, batch_no: int) -> list[str]:
         ck = self.campaign_keys(campaign_id)
-        return [_text(p) for p in self.client.lrange(ck.batch_phones(batch_no), 0, -1)]
+        return [text(p) for p in self.client.lrange(ck.batch_phones(batch_no), 0, -1)]
 
-    @_translate
+    @translate
     def claim_batch(
         self,
         campaign_id: str,
@@ -354,7 +320,7 @@ class StateStore:
             ck.retry,
         ]
         args: list[Any] = [now, lease_ms, token, batch_no, daily_cap, tomorrow_ms]
-        out = [_text(v) for v in self._claim(keys=keys, args=args)]
+        out = [text(v) for v in self._claim(keys=keys, args=args)]
         if out[0] == "claimed":
             return Claim("claimed", tuple(out[1:]))
         if out[0] == "sending":
@@ -363,7 +329,7 @@ class StateStore:
             return Claim("held", detail=out[1])
         return Claim(out[0])
 
-    @_translate
+    @translate
     def mark_sent(
         self,
         campaign_id: str,
@@ -379,9 +345,9 @@ class StateStore:
         planned = "" if planned_at_ms is None else planned_at_ms
         args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), planned, *phones]
         moved, status = self._sent(keys=keys, args=args)
-        return int(moved), _text(status)
+        return int(moved), text(status)
 
-    @_translate
+    @translate
     def release_batch(
         self, campaign_id: str, batch_no: int, token: str, phones: Sequence[str]
     ) -> bool:
@@ -390,7 +356,7 @@ class StateStore:
         keys = [ck.counts, ck.contacts, ck.batch(batch_no)]
         return bool(self._release(keys=keys, args=[token, *phones]))
 
-    @_translate
+    @translate
     def finish_batch(
         self,
         campaign_id: str,
@@ -414,14 +380,14 @@ class StateStore:
 
     # --- polling --------------------------------------------------------------------------------
 
-    @_translate
+    @translate
     def claim_due_calls(self, campaign_id: str, lease_ms: int, limit: int) -> list[tuple[str, int]]:
         """Due api call ids with how many times each has been polled, leased for `lease_ms`."""
         ck = self.campaign_keys(campaign_id)
         out = self._claim_due(keys=[ck.poll, ck.calls], args=[now_ms(), lease_ms, limit])
-        return [(_text(out[i]), int(out[i + 1])) for i in range(0, len(out), 2)]
+        return [(text(out[i]), int(out[i + 1])) for i in range(0, len(out), 2)]
 
-    @_translate
+    @translate
     def reconcile(
         self,
         campaign_id: str,
@@ -439,7 +405,7 @@ class StateStore:
             campaign_id, [(api_call_id, updates, next_due_ms)], retry_policy
         )[0]
 
-    @_translate
+    @translate
     def reconcile_many(
         self,
         campaign_id: str,
@@ -462,25 +428,25 @@ class StateStore:
             for changed, finished, strangers in pipe.execute()
         ]
 
-    @_translate
+    @translate
     def reschedule_call(self, campaign_id: str, api_call_id: str, due_ms: int) -> None:
         self.client.zadd(self.campaign_keys(campaign_id).poll, {api_call_id: due_ms}, xx=True)
 
-    @_translate
+    @translate
     def phones_of_call(self, campaign_id: str, api_call_id: str) -> list[str]:
         """The phones of the batch an api call was created for."""
         batch_no = self.client.hget(self.campaign_keys(campaign_id).calls, api_call_id)
         return [] if batch_no is None else self.batch_phones(campaign_id, int(batch_no))
 
-    @_translate
+    @translate
     def poll_entries(self, campaign_id: str) -> list[tuple[str, int]]:
         """Every api call still polled, with its due time (ms)."""
         raw: list[Any] = list(
             self.client.zrange(self.campaign_keys(campaign_id).poll, 0, -1, withscores=True)
         )
-        return [(_text(member), int(score)) for member, score in raw]
+        return [(text(member), int(score)) for member, score in raw]
 
-    @_translate
+    @translate
     def take_retries(self, campaign_id: str, batch_size: int, most: int = 1000) -> list[int]:
         """Form batches of the retries that are due; their numbers (to enqueue)."""
         ck = self.campaign_keys(campaign_id)
@@ -489,7 +455,7 @@ class StateStore:
         )
         return [int(bn) for bn in out]
 
-    @_translate
+    @translate
     def close_retries(self, campaign_id: str, state: str, reason: str) -> int:
         """End every contact still waiting for a retry in `state` (cancel)."""
         ck = self.campaign_keys(campaign_id)
@@ -498,29 +464,29 @@ class StateStore:
         )
         return int(moved)
 
-    @_translate
+    @translate
     def next_retry_due_ms(self, campaign_id: str) -> int | None:
         first = self.client.zrange(self.campaign_keys(campaign_id).retry, 0, 0, withscores=True)
         return int(first[0][1]) if first else None
 
-    @_translate
+    @translate
     def next_poll_due_ms(self, campaign_id: str) -> int | None:
         first = self.client.zrange(self.campaign_keys(campaign_id).poll, 0, 0, withscores=True)
         return int(first[0][1]) if first else None
 
-    @_translate
+    @translate
     def try_mark_tick(self, campaign_id: str, ttl_ms: int) -> bool:
         """Take the right to schedule the campaign's next poll message (one at a time)."""
         key = self.campaign_keys(campaign_id).tick
         return bool(self.client.set(key, "1", nx=True, px=max(ttl_ms, 1)))
 
-    @_translate
+    @translate
     def clear_tick(self, campaign_id: str) -> None:
         self.client.delete(self.campaign_keys(campaign_id).tick)
 
     # --- contacts -------------------------------------------------------------------------------
 
-    @_translate
+    @translate
     def contact(self, campaign_id: str, phone: str) -> ContactRecord | None:
         ck = self.campaign_keys(campaign_id)
         raw, data = self.client.hmget(ck.contacts, phone)[0], self.client.hget(ck.data, phone)
@@ -528,7 +494,7 @@ class StateStore:
             return None
         return self._record(phone, raw, data)
 
-    @_translate
+    @translate
     def iter_contacts(self, campaign_id: str, page: int = 1000) -> Iterator[ContactRecord]:
         """Every contact of a campaign, streamed with HSCAN (order is Redis's)."""
         ck = self.campaign_keys(campaign_id)
@@ -540,7 +506,7 @@ class StateStore:
                 phones = list(chunk)
                 datas = self.client.hmget(ck.data, phones)
                 for phone, data in zip(phones, datas, strict=True):
-                    yield self._record(_text(phone), chunk[phone], data)
+                    yield self._record(text(phone), chunk[phone], data)
             if cursor == 0:
                 return
 
@@ -554,92 +520,9 @@ class StateStore:
             data=json.loads(data) if data else {},
         )
 
-    @_translate
+    @translate
     def record_ivr_answer(self, campaign_id: str, phone: str, answer: str) -> bool:
         """Append an IVR action's answer to the contact (`ivr` list); False for an unknown phone."""
         ck = self.campaign_keys(campaign_id)
         updated = self._ivr(keys=[ck.contacts], args=[phone, answer[:200]])
         return bool(updated)
-
-    @_translate
-    def try_lock(self, campaign_id: str, name: str, ttl_ms: int) -> bool:
-        """A short-lived per-campaign lock (e.g. creating the shared recording once)."""
-        key = f"{self.campaign_keys(campaign_id).base}:lock:{name}"
-        return bool(self.client.set(key, "1", nx=True, px=ttl_ms))
-
-    @_translate
-    def unlock(self, campaign_id: str, name: str) -> None:
-        self.client.delete(f"{self.campaign_keys(campaign_id).base}:lock:{name}")
-
-    @_translate
-    def count_event(self, campaign_id: str, name: str, window_ms: int) -> int:
-        """Record one event and count those of the last `window_ms` (a sliding window)."""
-        key = f"{self.campaign_keys(campaign_id).base}:ev:{name}"
-        now = now_ms()
-        pipe = self.client.pipeline()
-        pipe.zadd(key, {f"{now}-{secrets.token_hex(4)}": now})
-        pipe.zremrangebyscore(key, "-inf", now - window_ms)
-        pipe.zcard(key)
-        pipe.pexpire(key, window_ms + 1000)
-        return int(pipe.execute()[2])
-
-    @_translate
-    def set_global(self, name: str, fields: dict[str, Any], ttl_ms: int | None = None) -> None:
-        key = f"{self.keys.prefix}:{name}"
-        pipe = self.client.pipeline()
-        pipe.hset(key, mapping=dict[Any, Any](fields))
-        if ttl_ms:
-            pipe.pexpire(key, ttl_ms)
-        pipe.execute()
-
-    @_translate
-    def get_global(self, name: str) -> dict[str, str]:
-        raw = self.client.hgetall(f"{self.keys.prefix}:{name}")
-        return {_text(k): _text(v) for k, v in raw.items()}
-
-    @_translate
-    def delete_global_fields(self, name: str, fields: Sequence[str]) -> None:
-        if fields:
-            self.client.hdel(f"{self.keys.prefix}:{name}", *fields)
-
-    @_translate
-    def try_global_lock(self, name: str, ttl_ms: int) -> bool:
-        return bool(self.client.set(f"{self.keys.prefix}:lock:{name}", "1", nx=True, px=ttl_ms))
-
-    # --- do-not-call ----------------------------------------------------------------------------
-
-    @_translate
-    def dnc_add(self, phones: Iterable[str]) -> int:
-        added = 0
-        chunk: list[str] = []
-        for phone in phones:
-            chunk.append(phone)
-            if len(chunk) >= 5000:
-                added += int(self.client.sadd(self.keys.dnc, *chunk))
-                chunk = []
-        if chunk:
-            added += int(self.client.sadd(self.keys.dnc, *chunk))
-        return added
-
-    @_translate
-    def dnc_remove(self, phones: Sequence[str]) -> int:
-        return int(self.client.srem(self.keys.dnc, *phones)) if phones else 0
-
-    @_translate
-    def dnc_contains(self, phone: str) -> bool:
-        return bool(self.client.sismember(self.keys.dnc, phone))
-
-    @_translate
-    def dnc_contains_many(self, phones: Sequence[str]) -> list[bool]:
-        if not phones:
-            return []
-        return [bool(v) for v in self.client.smismember(self.keys.dnc, list(phones))]
-
-    @_translate
-    def dnc_iter(self) -> Iterator[str]:
-        for value in self.client.sscan_iter(self.keys.dnc, count=1000):
-            yield _text(value)
-
-    @_translate
-    def ping(self) -> bool:
-        return bool(self.client.ping())

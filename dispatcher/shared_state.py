@@ -1,0 +1,148 @@
+"""Redis state beside the campaigns' own: the do-not-call list, deployment-wide values, locks,
+events; and what every part of the store shares (error translation, decoding, the clock).
+
+Split from `dispatcher.state` to keep each module about one thing; `StateStore` inherits these.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import redis
+
+from dispatcher.errors import StateError
+from dispatcher.keys import CampaignKeys, Keys
+
+__all__ = ["SharedState", "now_ms", "text", "translate"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (the client answers bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds: the unit every timestamp in Redis is kept in."""
+    return int(time.time() * 1000)
+
+
+def translate(fn: Callable[P, R]) -> Callable[P, R]:
+    """Let no redis error out of a store method: they become `StateError`."""
+
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise StateError(f"redis: {exc}") from exc
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+class SharedState:
+    """The parts of the store that are not one campaign's contacts and batches."""
+
+    client: redis.Redis
+    keys: Keys
+
+    def campaign_keys(self, campaign_id: str) -> CampaignKeys:
+        return self.keys.campaign(campaign_id)
+
+    @translate
+    def add_event(self, campaign_id: str, event: dict[str, Any], keep: int = 100) -> None:
+        ck = self.campaign_keys(campaign_id)
+        pipe = self.client.pipeline()
+        pipe.lpush(ck.events, json.dumps({"at_ms": now_ms(), **event}))
+        pipe.ltrim(ck.events, 0, keep - 1)
+        pipe.execute()
+
+    @translate
+    def try_lock(self, campaign_id: str, name: str, ttl_ms: int) -> bool:
+        """A short-lived per-campaign lock (e.g. creating the shared recording once)."""
+        key = f"{self.campaign_keys(campaign_id).base}:lock:{name}"
+        return bool(self.client.set(key, "1", nx=True, px=ttl_ms))
+
+    @translate
+    def unlock(self, campaign_id: str, name: str) -> None:
+        self.client.delete(f"{self.campaign_keys(campaign_id).base}:lock:{name}")
+
+    @translate
+    def count_event(self, campaign_id: str, name: str, window_ms: int) -> int:
+        """Record one event and count those of the last `window_ms` (a sliding window)."""
+        key = f"{self.campaign_keys(campaign_id).base}:ev:{name}"
+        now = now_ms()
+        pipe = self.client.pipeline()
+        pipe.zadd(key, {f"{now}-{secrets.token_hex(4)}": now})
+        pipe.zremrangebyscore(key, "-inf", now - window_ms)
+        pipe.zcard(key)
+        pipe.pexpire(key, window_ms + 1000)
+        return int(pipe.execute()[2])
+
+    @translate
+    def set_global(self, name: str, fields: dict[str, Any], ttl_ms: int | None = None) -> None:
+        key = f"{self.keys.prefix}:{name}"
+        pipe = self.client.pipeline()
+        pipe.hset(key, mapping=dict[Any, Any](fields))
+        if ttl_ms:
+            pipe.pexpire(key, ttl_ms)
+        pipe.execute()
+
+    @translate
+    def get_global(self, name: str) -> dict[str, str]:
+        raw = self.client.hgetall(f"{self.keys.prefix}:{name}")
+        return {text(k): text(v) for k, v in raw.items()}
+
+    @translate
+    def delete_global_fields(self, name: str, fields: Sequence[str]) -> None:
+        if fields:
+            self.client.hdel(f"{self.keys.prefix}:{name}", *fields)
+
+    @translate
+    def try_global_lock(self, name: str, ttl_ms: int) -> bool:
+        return bool(self.client.set(f"{self.keys.prefix}:lock:{name}", "1", nx=True, px=ttl_ms))
+
+    # --- do-not-call ----------------------------------------------------------------------------
+
+    @translate
+    def dnc_add(self, phones: Iterable[str]) -> int:
+        added = 0
+        chunk: list[str] = []
+        for phone in phones:
+            chunk.append(phone)
+            if len(chunk) >= 5000:
+                added += int(self.client.sadd(self.keys.dnc, *chunk))
+                chunk = []
+        if chunk:
+            added += int(self.client.sadd(self.keys.dnc, *chunk))
+        return added
+
+    @translate
+    def dnc_remove(self, phones: Sequence[str]) -> int:
+        return int(self.client.srem(self.keys.dnc, *phones)) if phones else 0
+
+    @translate
+    def dnc_contains(self, phone: str) -> bool:
+        return bool(self.client.sismember(self.keys.dnc, phone))
+
+    @translate
+    def dnc_contains_many(self, phones: Sequence[str]) -> list[bool]:
+        if not phones:
+            return []
+        return [bool(v) for v in self.client.smismember(self.keys.dnc, list(phones))]
+
+    @translate
+    def dnc_iter(self) -> Iterator[str]:
+        for value in self.client.sscan_iter(self.keys.dnc, count=1000):
+            yield text(value)
+
+    @translate
+    def ping(self) -> bool:
+        return bool(self.client.ping())
