@@ -157,3 +157,32 @@ def test_429s_are_retried_until_every_contact_completes(
     assert states.get("unknown", 0) == 0
     assert states.get("failed", 0) < 400
     assert max(stats["creates_per_phone"].values()) == 1
+
+
+def test_opting_in_to_redial_unknown_redials_only_after_an_ambiguous_fault(
+    settings: Settings, store: StateStore, sandbox: Any, worker_pool: WorkerPool
+) -> None:
+    sandbox.configure(drop_rate=0.2)
+    env = worker_env(
+        settings, sandbox.url, provider_rate_per_s=50, autopause_ambiguous=0, redial_unknown=True
+    )
+    worker_pool.start(env, count=1, threads=4)
+    report = submit(settings, store, 300, batch_size=10)
+    assert report.campaign_id is not None
+    cid = report.campaign_id
+    assert wait_for(lambda: finished(store, cid), 120), (
+        store.counts(cid),
+        worker_pool.logs()[-2000:],
+    )
+    states = assert_consistent(store, cid, 300)
+    assert states.get("unknown", 0) == 0
+    stats = sandbox.stats()
+    dropped = {
+        phone
+        for fault in stats["faults"]
+        if fault["kind"] == "drop" and fault["endpoint"].endswith("create")
+        for phone in fault.get("phones") or []
+    }
+    twice = {phone for phone, n in stats["creates_per_phone"].items() if n > 1}
+    assert dropped, "the sandbox injected no drop: the test proves nothing"
+    assert twice <= dropped
