@@ -279,6 +279,8 @@ class Stack:
 
     def __init__(self, *, appendonly: bool = False, **sandbox: Any) -> None:
         self.redis = EmbeddedRedis(appendonly=appendonly)
+        # The default account's 1,000 would run out within a 100,000-contact campaign (402s).
+        sandbox.setdefault("balance", 1e12)
         self.sandbox = SandboxProcess(**sandbox)
         self._stack = contextlib.ExitStack()
 
