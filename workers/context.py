@@ -60,6 +60,11 @@ class ProcessResources(Middleware):
         self._context: WorkerContext | None = None
         self._broker: dramatiq.Broker | None = None
 
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # dramatiq starts the worker threads before `after_worker_boot`: the first messages must
+        # already find the broker (the context itself is built on first use).
+        self._broker = broker
+
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         self._broker = broker
         self.context()
