@@ -69,7 +69,12 @@ def test_a_5000_contact_campaign_completes_across_two_workers_within_the_pace(
     settings: Settings, store: StateStore, sandbox: Any, worker_pool: WorkerPool
 ) -> None:
     rate = 25
-    env = worker_env(settings, sandbox.url, provider_rate_per_s=rate)
+    # The sandbox stamps arrivals on one event loop, which on a loaded 2-core machine bunches
+    # requests that left evenly spaced (26 against 25 was seen with the 0.05 s default): the
+    # test allows for 0.15 s of such jitter, the knob production tunes to its own network.
+    env = worker_env(
+        settings, sandbox.url, provider_rate_per_s=rate, pacing_jitter_allowance_s=0.15
+    )
     worker_pool.start(env, count=2, threads=4)
     report = submit(settings, store, 5000)
     assert report.campaign_id is not None
