@@ -42,8 +42,7 @@ from bench.harness import (
     worker_env,
 )
 from dispatcher.errors import DispatcherError
-from dispatcher.scripts import TERMINAL_STATES
-from dispatcher.state import StateStore
+from dispatcher.store import TERMINAL_STATES, StateStore
 
 AMBIGUOUS_FAULTS = frozenset({"error", "hang", "drop"})
 #: The reason `workers.batches._check_lease` gives a batch whose sender stopped mid-request.

@@ -34,7 +34,7 @@ from bench.harness import (
     worker_env,
 )
 from dispatcher.settings import SANDBOX_API_KEY
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 #: What the pipeline's workers run with: pacing and polling out of the way of throughput.
 PIPELINE_SETTINGS: dict[str, Any] = {

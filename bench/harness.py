@@ -33,7 +33,7 @@ from dispatcher.redis_server import EmbeddedRedis, free_port
 from dispatcher.sandbox.testing import SandboxProcess
 from dispatcher.settings import SANDBOX_API_KEY, Settings
 from dispatcher.spec import parse_spec
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 __all__ = [
     "SPEC",

@@ -43,9 +43,8 @@ from bench.harness import (
     wait_until,
     worker_env,
 )
-from dispatcher.scripts import TERMINAL_STATES
 from dispatcher.settings import SANDBOX_API_KEY, Settings
-from dispatcher.state import StateStore
+from dispatcher.store import TERMINAL_STATES, StateStore
 
 TERMINAL = frozenset(TERMINAL_STATES)
 

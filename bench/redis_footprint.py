@@ -35,7 +35,7 @@ from bench.harness import (
     wait_until,
     worker_env,
 )
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 TARGET_BYTES = 200
 

@@ -6,9 +6,9 @@ reading and normalising (`open_contacts`), adding the contacts through the curre
 `StateStore.add_contacts` (wall time and the server's own EVALSHA time from `INFO commandstats`),
 the same with `PROPOSED_ADD_CONTACTS` below as first proposed (arguments as triples; one RPUSH per
 batch, one HSET per chunk, string concatenation instead of `cjson.encode`, the DNC set only looked
-at when it is not empty, the codes returned as one string: adopted in `dispatcher/scripts.py` by
-a8dcefd, with one argument per chunk since 64dcafe), and enqueueing one dramatiq message per batch
-(`send`, one at a time).
+at when it is not empty, the codes returned as one string: adopted in
+`dispatcher/store/lua/add_contacts.lua` by a8dcefd, with one argument per chunk since 64dcafe),
+and enqueueing one dramatiq message per batch (`send`, one at a time).
 
     .venv/bin/python -m bench.submit_profile [--rows 100000]
 """
@@ -29,7 +29,7 @@ from dispatcher.contacts import Contact, open_contacts
 from dispatcher.queue import make_broker, send
 from dispatcher.redis_server import EmbeddedRedis
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 #: ADD_CONTACTS with the same behaviour, batched. Returns the codes as one string ("1120...").
 PROPOSED_ADD_CONTACTS = """

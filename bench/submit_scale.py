@@ -50,7 +50,7 @@ def child(mode: str, csv_path: str, redis_url: str, spec_path: str) -> None:
         from dispatcher.queue import make_broker, send
         from dispatcher.settings import Settings
         from dispatcher.spec import load_spec
-        from dispatcher.state import StateStore
+        from dispatcher.store import StateStore
 
         configure_logging(level="WARNING", fmt="json")
         settings = Settings(redis_url=redis_url, key_prefix="bench", queue_name="bench")

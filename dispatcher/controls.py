@@ -26,12 +26,12 @@ from datetime import datetime
 from typing import Any
 
 from dispatcher.errors import TransitionRefused
-from dispatcher.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus, check_transition
 from dispatcher.logs import get_logger
 from dispatcher.queue import Enqueue
 from dispatcher.spec import CampaignSpec, parse_stored_spec
-from dispatcher.state import StateStore, now_ms
+from dispatcher.store import StateStore, now_ms
+from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 
 __all__ = ["Controls"]
 

@@ -31,7 +31,7 @@ from dispatcher.queue import make_enqueue
 from dispatcher.redis_server import EmbeddedRedis
 from dispatcher.settings import SANDBOX_API_KEY, Settings
 from dispatcher.spec import load_spec
-from dispatcher.state import StateStore, now_ms
+from dispatcher.store import StateStore, now_ms
 from dispatcher.watch import watch_campaign
 
 __all__ = ["DemoOptions", "run_demo"]

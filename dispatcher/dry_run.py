@@ -18,7 +18,7 @@ from dispatcher.contacts import Contact, Rejection
 from dispatcher.producer import RejectionTally, WindowGrouping
 from dispatcher.settings import Settings
 from dispatcher.spec import CampaignSpec
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 __all__ = ["DryRunReport", "dry_run"]
 

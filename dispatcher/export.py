@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from dispatcher.state import ContactRecord, StateStore
+from dispatcher.store import ContactRecord, StateStore
 
 __all__ = ["COLUMNS", "export_rows", "write_csv", "write_jsonl"]
 

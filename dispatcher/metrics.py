@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from dispatcher.effebot.responses import CallDetails
     from dispatcher.settings import Settings
-    from dispatcher.state import StateStore
+    from dispatcher.store import StateStore
 
 __all__ = [
     "CampaignCollector",

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dispatcher.contacts import Contact, Rejection
-from dispatcher.keys import ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
 from dispatcher.queue import BrokerEnqueue, Enqueue
 from dispatcher.spec import CampaignSpec
-from dispatcher.state import StateStore, now_ms
+from dispatcher.store import StateStore, now_ms
+from dispatcher.store.keys import ACTOR_SEND_BATCH
 from dispatcher.windows import CallWindow, contact_zone, group_key
 
 __all__ = ["SubmitReport", "new_campaign_id", "submit_campaign"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dispatcher.scripts import TERMINAL_STATES
+from dispatcher.store import TERMINAL_STATES
 
 __all__ = ["Progress", "compute_progress"]
 

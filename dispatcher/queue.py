@@ -14,8 +14,8 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from dispatcher.keys import ACTOR_CONTROL, ACTOR_POLL, Keys
 from dispatcher.settings import Settings
+from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_POLL, Keys
 
 __all__ = ["BrokerEnqueue", "Enqueue", "make_broker", "make_enqueue", "queue_for", "send"]
 

@@ -18,7 +18,7 @@ from dispatcher.logs import get_logger
 from dispatcher.outcomes import classify_call, is_known_status
 from dispatcher.retry_policy import RETRYABLE_OUTCOMES, RetryPolicy
 from dispatcher.spec import parse_stored_spec
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 __all__ = ["CallUpdate", "plan_updates", "reconcile_call", "reconcile_calls", "retry_policy_json"]
 

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dispatcher.lifecycle import FINAL_STATUSES, CampaignStatus
 from dispatcher.progress import compute_progress
-from dispatcher.state import StateStore, now_ms
+from dispatcher.store import StateStore, now_ms
 
 __all__ = ["watch_campaign"]
 

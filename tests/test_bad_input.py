@@ -48,7 +48,7 @@ from dispatcher.producer import submit_campaign
 from dispatcher.queue import make_broker, send
 from dispatcher.settings import SANDBOX_API_KEY, Settings
 from dispatcher.spec import parse_spec
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 from workers.batches import send_batch
 from workers.context import WorkerContext

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from dispatcher.cli import cli
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 SPEC = {
     "name": "cli",

@@ -15,7 +15,7 @@ from dispatcher.producer import submit_campaign
 from dispatcher.queue import make_enqueue
 from dispatcher.settings import Settings
 from dispatcher.spec import parse_spec
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 from tests.test_pipeline_e2e import SPEC, assert_consistent, finished, phones, submit
 

@@ -15,7 +15,7 @@ from dispatcher.errors import TransitionRefused
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.queue import make_enqueue
 from dispatcher.settings import SANDBOX_API_KEY, Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 from tests.test_pipeline_e2e import assert_consistent, finished, submit
 

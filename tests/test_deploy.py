@@ -22,8 +22,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from dispatcher.keys import Keys
 from dispatcher.settings import Settings
+from dispatcher.store.keys import Keys
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

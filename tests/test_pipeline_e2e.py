@@ -11,10 +11,9 @@ from dispatcher.contacts import read_iterable
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.producer import SubmitReport, submit_campaign
 from dispatcher.queue import make_enqueue
-from dispatcher.scripts import TERMINAL_STATES
 from dispatcher.settings import Settings
 from dispatcher.spec import parse_spec
-from dispatcher.state import StateStore
+from dispatcher.store import TERMINAL_STATES, StateStore
 from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 
 pytestmark = pytest.mark.slow

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from dispatcher.contacts import read_csv, read_iterable
-from dispatcher.keys import ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.producer import submit_campaign
 from dispatcher.queue import make_broker, send
 from dispatcher.settings import Settings
 from dispatcher.spec import CampaignSpec, parse_spec
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
+from dispatcher.store.keys import ACTOR_SEND_BATCH
 
 SPEC = {
     "name": "t",

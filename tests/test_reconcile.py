@@ -10,7 +10,7 @@ from dispatcher.progress import compute_progress
 from dispatcher.reconcile import plan_updates, reconcile_call
 from dispatcher.settings import Settings
 from dispatcher.spec import parse_spec
-from dispatcher.state import StateStore, now_ms
+from dispatcher.store import StateStore, now_ms
 
 
 def details(*calls: dict[str, Any], call_id: int = 9) -> CallDetails:

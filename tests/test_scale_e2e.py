@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from dispatcher.redis_server import free_port
-from dispatcher.scripts import TERMINAL_STATES
 from dispatcher.settings import Settings
+from dispatcher.store import TERMINAL_STATES
 from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 
 pytestmark = pytest.mark.slow
@@ -187,7 +187,7 @@ def test_a_worker_serves_dramatiq_and_dispatcher_metrics_on_its_exposition_port(
     from dispatcher.producer import submit_campaign
     from dispatcher.queue import make_broker, send
     from dispatcher.spec import parse_spec
-    from dispatcher.state import StateStore
+    from dispatcher.store import StateStore
 
     assert settings.redis_url is not None
     store = StateStore.connect(settings.redis_url, settings.key_prefix)

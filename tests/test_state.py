@@ -6,9 +6,8 @@ import pytest
 
 from dispatcher.errors import CampaignNotFound
 from dispatcher.lifecycle import CampaignStatus
-from dispatcher.scripts import TERMINAL_STATES
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore, now_ms
+from dispatcher.store import TERMINAL_STATES, StateStore, now_ms
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import dramatiq
 
-from dispatcher.keys import ACTOR_CONTROL, ACTOR_POLL, ACTOR_SEND_BATCH
 from dispatcher.queue import queue_for
+from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_POLL, ACTOR_SEND_BATCH
 from workers.batches import send_batch
 from workers.context import WorkerContext
 from workers.control import control_campaign

@@ -36,13 +36,13 @@ from dispatcher.effebot.requests import (
     Record,
 )
 from dispatcher.errors import CampaignNotFound
-from dispatcher.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_pacing_wait
 from dispatcher.outcomes import backoff_s
 from dispatcher.spec import CampaignSpec, parse_stored_spec
-from dispatcher.state import now_ms
+from dispatcher.store import now_ms
+from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.windows import ALWAYS_OPEN_KEY, load_zone, next_open
 from workers.context import WorkerContext
 from workers.guards import auto_pause, record_error

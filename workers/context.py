@@ -25,7 +25,7 @@ from dispatcher.metrics import observe_provider_request
 from dispatcher.pacing import GlobalPacer
 from dispatcher.queue import send
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 __all__ = ["ProcessResources", "WorkerContext"]
 

@@ -17,7 +17,7 @@ from dispatcher.effebot.requests import ReplanItem
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
 from dispatcher.spec import parse_stored_spec
-from dispatcher.state import now_ms
+from dispatcher.store import now_ms
 from workers.context import WorkerContext
 from workers.limits import provider_limit
 

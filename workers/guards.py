@@ -16,7 +16,7 @@ from dispatcher.errors import TransitionRefused
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
 from dispatcher.queue import make_enqueue
-from dispatcher.state import now_ms
+from dispatcher.store import now_ms
 from workers.context import WorkerContext
 from workers.limits import provider_limit
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import structlog
 
 from dispatcher.effebot.errors import EffebotError
-from dispatcher.keys import ACTOR_POLL, ACTOR_SEND_BATCH
 from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_pacing_wait, observe_reconciled
 from dispatcher.outcomes import backoff_s
 from dispatcher.reconcile import reconcile_calls, retry_policy_json
 from dispatcher.spec import parse_stored_spec
-from dispatcher.state import now_ms
+from dispatcher.store import now_ms
+from dispatcher.store.keys import ACTOR_POLL, ACTOR_SEND_BATCH
 from workers.context import WorkerContext
 from workers.limits import provider_limit
 from workers.recordings import remove_shared_record

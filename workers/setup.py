@@ -18,7 +18,7 @@ from dramatiq.middleware import (
 from dispatcher.metrics import worker_middleware
 from dispatcher.queue import make_broker
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 from workers.actors import Actors, declare_actors
 from workers.context import ProcessResources
 from workers.watchdog import Watchdog

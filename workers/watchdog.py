@@ -17,7 +17,7 @@ from dramatiq.middleware import Middleware
 
 from dispatcher.errors import DispatcherError
 from dispatcher.logs import get_logger
-from dispatcher.state import now_ms
+from dispatcher.store import now_ms
 from workers.context import WorkerContext
 from workers.guards import check_balance
 from workers.polling import end_campaign, ensure_poll, next_work_ms

@@ -23,7 +23,7 @@ from dispatcher.logs import get_logger
 from dispatcher.metrics import CampaignCollector
 from dispatcher.queue import make_enqueue
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 __all__ = ["create_app"]
 

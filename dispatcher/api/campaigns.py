@@ -29,7 +29,7 @@ from dispatcher.dry_run import dry_run as run_dry
 from dispatcher.export import COLUMNS, row_of
 from dispatcher.producer import submit_campaign
 from dispatcher.progress import compute_progress
-from dispatcher.state import now_ms
+from dispatcher.store import now_ms
 
 __all__ = ["CAMPAIGN_ID", "SUBMIT_OPENAPI", "router"]
 

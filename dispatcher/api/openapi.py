@@ -15,7 +15,7 @@ import redis
 
 from dispatcher.api.app import create_app
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 __all__ = ["COMMITTED", "document", "render"]
 

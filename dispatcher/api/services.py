@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from dispatcher.api.sources import Networks
 from dispatcher.queue import Enqueue
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 __all__ = ["Services", "services"]
 

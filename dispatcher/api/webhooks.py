@@ -30,7 +30,7 @@ from dispatcher.errors import DispatcherError
 from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_reconciled, observe_webhook
 from dispatcher.reconcile import reconcile_call
-from dispatcher.state import now_ms
+from dispatcher.store import now_ms
 from dispatcher.webhook_tokens import campaign_of_token
 
 __all__ = ["MAX_WEBHOOK_BYTES", "router"]

@@ -133,7 +133,7 @@ def status(ctx: click.Context, campaign_id: str, as_json: bool, watch: bool) -> 
 
 def _progress(store: Any, campaign_id: str) -> Any:
     from dispatcher.progress import compute_progress
-    from dispatcher.state import now_ms
+    from dispatcher.store import now_ms
 
     return compute_progress(store.meta(campaign_id), store.counts(campaign_id), now_ms())
 

@@ -21,7 +21,7 @@ def settings_of(ctx: click.Context) -> Settings:
 
 def open_store(settings: Settings) -> Any:
     """The state store on DISPATCHER_REDIS_URL, checked to answer."""
-    from dispatcher.state import StateStore
+    from dispatcher.store import StateStore
 
     if settings.redis_url is None:
         raise ConfigurationError(

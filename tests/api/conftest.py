@@ -19,7 +19,7 @@ from dispatcher.api import create_app
 from dispatcher.api.server import build_server
 from dispatcher.redis_server import free_port
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 
 TOKEN = "token-current-0123456789"
 OLD_TOKEN = "token-previous-9876543210"

@@ -11,7 +11,7 @@ import httpx
 import redis
 
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 from tests.api.conftest import SPEC, phones, queued
 
 

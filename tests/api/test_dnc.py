@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from dispatcher.state import StateStore
+from dispatcher.store import StateStore
 from tests.api.conftest import phones
 
 

@@ -12,7 +12,7 @@ import pytest
 from dispatcher.api import create_app
 from dispatcher.redis_server import free_port
 from dispatcher.settings import Settings
-from dispatcher.state import StateStore, now_ms
+from dispatcher.store import StateStore, now_ms
 from dispatcher.webhook_tokens import webhook_token
 from tests.api.conftest import SPEC, WEBHOOK_SECRET, ApiServer, make_settings, phones
 

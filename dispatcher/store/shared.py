@@ -1,60 +1,20 @@
-"""Redis state beside the campaigns' own: the do-not-call list, deployment-wide values, locks,
-events; and what every part of the store shares (error translation, decoding, the clock).
-
-Split from `dispatcher.state` to keep each module about one thing; `StateStore` inherits these.
-"""
+"""Redis state beside the campaigns' own: the do-not-call list, deployment-wide values, locks and
+events."""
 
 from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
-import redis
+from dispatcher.store.base import StoreBase, now_ms, text, translate
 
-from dispatcher.errors import StateError
-from dispatcher.keys import CampaignKeys, Keys
-
-__all__ = ["SharedState", "now_ms", "text", "translate"]
-
-P = ParamSpec("P")
-R = TypeVar("R")
+__all__ = ["SharedState"]
 
 
-def text(value: bytes | str) -> str:
-    """A Redis reply as text (the client answers bytes)."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds: the unit every timestamp in Redis is kept in."""
-    return int(time.time() * 1000)
-
-
-def translate(fn: Callable[P, R]) -> Callable[P, R]:
-    """Let no redis error out of a store method: they become `StateError`."""
-
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except redis.RedisError as exc:
-            raise StateError(f"redis: {exc}") from exc
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-class SharedState:
+class SharedState(StoreBase):
     """The parts of the store that are not one campaign's contacts and batches."""
-
-    client: redis.Redis
-    keys: Keys
-
-    def campaign_keys(self, campaign_id: str) -> CampaignKeys:
-        return self.keys.campaign(campaign_id)
 
     @translate
     def add_event(self, campaign_id: str, event: dict[str, Any], keep: int = 100) -> None:

@@ -1,0 +1,55 @@
+"""The Redis state store: campaigns, contacts, batches, the poll schedule and the DNC list.
+
+The only package that talks to Redis for campaign state (the pacer keeps its own keys); redis
+errors are translated to `StateError` here. Changes that touch a contact's state go through the Lua
+scripts in `lua/`, so counters and per-contact states never disagree. `StateStore` is the one
+object callers hold; each concern lives in its own module and class:
+
+* `campaigns`: meta, status, counters, the campaign index and the active set;
+* `contacts`: adding contacts at submission, reading them back;
+* `batches`: claim → sent / released / finished;
+* `polling`: the poll schedule, reconciliation, retries;
+* `shared`: the do-not-call list, deployment-wide values, locks, events.
+"""
+
+from __future__ import annotations
+
+import redis
+from redis.commands.core import Script
+
+from dispatcher.store.base import now_ms, text, translate
+from dispatcher.store.batches import BatchStore, Claim
+from dispatcher.store.campaigns import CampaignStore
+from dispatcher.store.contacts import ContactRecord, ContactStore
+from dispatcher.store.keys import CampaignKeys, Keys
+from dispatcher.store.polling import PollStore, ReconcileResult
+from dispatcher.store.scripts import TERMINAL_STATES
+from dispatcher.store.shared import SharedState
+
+__all__ = [
+    "TERMINAL_STATES",
+    "CampaignKeys",
+    "Claim",
+    "ContactRecord",
+    "Keys",
+    "ReconcileResult",
+    "StateStore",
+    "now_ms",
+    "text",
+    "translate",
+]
+
+
+class StateStore(CampaignStore, ContactStore, BatchStore, PollStore, SharedState):
+    """Campaign state in Redis under one key prefix."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self._scripts: dict[str, Script] = {}
+
+    @classmethod
+    def connect(cls, url: str, prefix: str) -> StateStore:
+        """A store on a new connection pool to `url`."""
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        return cls(client, prefix)

@@ -1,0 +1,171 @@
+"""Batches: claimed right before their create, then sent, given back or ended."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dispatcher.errors import CampaignNotFound
+from dispatcher.store.base import StoreBase, now_ms, text, translate
+
+__all__ = ["BatchStore", "Claim"]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What claiming a batch found: the phones to send now, or why there are none."""
+
+    outcome: str  # claimed | sending | held | empty | <the batch's status>
+    phones: tuple[str, ...] = ()
+    lease_until_ms: int = 0
+    detail: str = ""
+
+
+class BatchStore(StoreBase):
+    """Batches in Redis."""
+
+    @translate
+    def batch_count(self, campaign_id: str) -> int:
+        return int(self.client.hget(self.campaign_keys(campaign_id).meta, "batches") or 0)
+
+    @translate
+    def batch_status(self, campaign_id: str, batch_no: int) -> dict[str, str]:
+        raw = self.client.hgetall(self.campaign_keys(campaign_id).batch(batch_no))
+        info = {text(k): text(v) for k, v in raw.items()}
+        info.setdefault("status", "pending")
+        return info
+
+    @translate
+    def batches(self, campaign_id: str) -> list[tuple[int, dict[str, str]]]:
+        """(batch number, its hash) for every batch, in one pipelined round trip per 1,000."""
+        ck = self.campaign_keys(campaign_id)
+        count = int(self.client.hget(ck.meta, "batches") or 0)
+        out: list[tuple[int, dict[str, str]]] = []
+        for start in range(1, count + 1, 1000):
+            numbers = range(start, min(start + 1000, count + 1))
+            pipe = self.client.pipeline(transaction=False)
+            for bn in numbers:
+                pipe.hgetall(ck.batch(bn))
+            for bn, raw in zip(numbers, pipe.execute(), strict=True):
+                info = {text(k): text(v) for k, v in raw.items()}
+                info.setdefault("status", "pending")
+                out.append((bn, info))
+        return out
+
+    @translate
+    def set_batch_fields(self, campaign_id: str, batch_no: int, fields: dict[str, Any]) -> None:
+        self.client.hset(
+            self.campaign_keys(campaign_id).batch(batch_no), mapping=dict[Any, Any](fields)
+        )
+
+    @translate
+    def batch_view(
+        self, campaign_id: str, batch_no: int
+    ) -> tuple[dict[str, str], dict[str, str], int]:
+        """(campaign meta, batch hash, number of phones) in one round trip, for the batch actor."""
+        ck = self.campaign_keys(campaign_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(ck.meta)
+        pipe.hgetall(ck.batch(batch_no))
+        pipe.llen(ck.batch_phones(batch_no))
+        meta_raw, batch_raw, count = pipe.execute()
+        if not meta_raw:
+            raise CampaignNotFound(f"no campaign {campaign_id!r}")
+        batch = {text(k): text(v) for k, v in batch_raw.items()}
+        batch.setdefault("status", "pending")
+        return {text(k): text(v) for k, v in meta_raw.items()}, batch, int(count)
+
+    @translate
+    def batch_phones(self, campaign_id: str, batch_no: int) -> list[str]:
+        ck = self.campaign_keys(campaign_id)
+        return [text(p) for p in self.client.lrange(ck.batch_phones(batch_no), 0, -1)]
+
+    @translate
+    def claim_batch(
+        self,
+        campaign_id: str,
+        batch_no: int,
+        lease_ms: int,
+        token: str,
+        *,
+        daily_cap: int = 0,
+    ) -> Claim:
+        """`pending → sending` for the batch and its open contacts, right before the dial.
+
+        Re-checks the campaign's status, the DNC list and (with `daily_cap`) how often each number
+        was dialled today across all campaigns; a capped number waits for tomorrow (UTC).
+        """
+        ck = self.campaign_keys(campaign_id)
+        now = now_ms()
+        today = time.strftime("%Y%m%d", time.gmtime(now / 1000))
+        tomorrow_ms = (now // 86_400_000 + 1) * 86_400_000
+        keys = [
+            ck.meta,
+            ck.counts,
+            ck.contacts,
+            ck.batch(batch_no),
+            ck.batch_phones(batch_no),
+            self.keys.dnc,
+            self.keys.dial_counts(today),
+            ck.retry,
+        ]
+        args: list[Any] = [now, lease_ms, token, batch_no, daily_cap, tomorrow_ms]
+        out = [text(v) for v in self._script("claim_batch")(keys=keys, args=args)]
+        if out[0] == "claimed":
+            return Claim("claimed", tuple(out[1:]))
+        if out[0] == "sending":
+            return Claim("sending", lease_until_ms=int(out[1]))
+        if out[0] == "held":
+            return Claim("held", detail=out[1])
+        return Claim(out[0])
+
+    @translate
+    def mark_sent(
+        self,
+        campaign_id: str,
+        batch_no: int,
+        api_call_id: str,
+        phones: Sequence[str],
+        due_ms: int,
+        planned_at_ms: int | None = None,
+    ) -> tuple[int, str]:
+        """Record the api call created for a batch, schedule its first poll; (moved, status)."""
+        ck = self.campaign_keys(campaign_id)
+        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.calls, ck.poll]
+        planned = "" if planned_at_ms is None else planned_at_ms
+        args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), planned, *phones]
+        moved, status = self._script("mark_sent")(keys=keys, args=args)
+        return int(moved), text(status)
+
+    @translate
+    def release_batch(
+        self, campaign_id: str, batch_no: int, token: str, phones: Sequence[str]
+    ) -> bool:
+        """Give a claimed batch back to `pending` (the request provably did not take effect)."""
+        ck = self.campaign_keys(campaign_id)
+        keys = [ck.counts, ck.contacts, ck.batch(batch_no)]
+        return bool(self._script("release_batch")(keys=keys, args=[token, *phones]))
+
+    @translate
+    def finish_batch(
+        self,
+        campaign_id: str,
+        batch_no: int,
+        state: str,
+        reason: str,
+        batch_status: str,
+        *,
+        only_if: str = "",
+    ) -> tuple[int, bool]:
+        """End the batch's open contacts in `state`; returns (moved, campaign finished).
+
+        With `only_if`, nothing happens unless the batch's status is that one (checked atomically:
+        cancelling a `pending` batch must not touch one a worker has just claimed).
+        """
+        ck = self.campaign_keys(campaign_id)
+        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.batch_phones(batch_no)]
+        args: list[Any] = [state, reason[:500], now_ms(), batch_status, only_if, batch_no]
+        moved, finished = self._script("finish_batch")(keys=keys, args=args)
+        return int(moved), bool(finished)

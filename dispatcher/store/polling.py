@@ -1,0 +1,132 @@
+"""Polling and retries: the schedule of api calls to check, reconciliation, retry batches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dispatcher.store.base import StoreBase, now_ms, text, translate
+
+__all__ = ["PollStore", "ReconcileResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """What applying one api call's details changed."""
+
+    changed: int
+    finished: bool
+    strangers: int
+
+
+class PollStore(StoreBase):
+    """Polling and retries in Redis."""
+
+    @translate
+    def claim_due_calls(self, campaign_id: str, lease_ms: int, limit: int) -> list[tuple[str, int]]:
+        """Due api call ids with how many times each has been polled, leased for `lease_ms`."""
+        ck = self.campaign_keys(campaign_id)
+        out = self._script("claim_due")(keys=[ck.poll, ck.calls], args=[now_ms(), lease_ms, limit])
+        return [(text(out[i]), int(out[i + 1])) for i in range(0, len(out), 2)]
+
+    @translate
+    def reconcile(
+        self,
+        campaign_id: str,
+        api_call_id: str,
+        updates: Sequence[tuple[str, str, dict[str, Any]]],
+        next_due_ms: int | None,
+        retry_policy: str = "",
+    ) -> ReconcileResult:
+        """Apply (phone, terminal state or '', details) for one api call; idempotent.
+
+        `retry_policy` is the JSON `{outcome: [max attempts, interval ms]}` of the campaign: an
+        outcome it covers, with attempts left, sends the contact back to wait for another dial.
+        """
+        return self.reconcile_many(
+            campaign_id, [(api_call_id, updates, next_due_ms)], retry_policy
+        )[0]
+
+    @translate
+    def reconcile_many(
+        self,
+        campaign_id: str,
+        calls: Sequence[tuple[str, Sequence[tuple[str, str, dict[str, Any]]], int | None]],
+        retry_policy: str = "",
+    ) -> list[ReconcileResult]:
+        """`reconcile` for several api calls, pipelined: one round trip, one script per call."""
+        ck = self.campaign_keys(campaign_id)
+        keys = [ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry]
+        now = now_ms()
+        pipe = self.client.pipeline(transaction=False)
+        for api_call_id, updates, next_due_ms in calls:
+            due = "" if next_due_ms is None else next_due_ms
+            args: list[Any] = [api_call_id, now, due, retry_policy]
+            for phone, state, detail in updates:
+                args += [phone, state, json.dumps(detail, separators=(",", ":"))]
+            self._script("reconcile")(keys=keys, args=args, client=pipe)
+        return [
+            ReconcileResult(int(changed), bool(finished), int(strangers))
+            for changed, finished, strangers in pipe.execute()
+        ]
+
+    @translate
+    def reschedule_call(self, campaign_id: str, api_call_id: str, due_ms: int) -> None:
+        self.client.zadd(self.campaign_keys(campaign_id).poll, {api_call_id: due_ms}, xx=True)
+
+    @translate
+    def phones_of_call(self, campaign_id: str, api_call_id: str) -> list[str]:
+        """The phones of the batch an api call was created for."""
+        batch_no = self.client.hget(self.campaign_keys(campaign_id).calls, api_call_id)
+        if batch_no is None:
+            return []
+        ck = self.campaign_keys(campaign_id)
+        return [text(p) for p in self.client.lrange(ck.batch_phones(int(batch_no)), 0, -1)]
+
+    @translate
+    def poll_entries(self, campaign_id: str) -> list[tuple[str, int]]:
+        """Every api call still polled, with its due time (ms)."""
+        raw: list[Any] = list(
+            self.client.zrange(self.campaign_keys(campaign_id).poll, 0, -1, withscores=True)
+        )
+        return [(text(member), int(score)) for member, score in raw]
+
+    @translate
+    def take_retries(self, campaign_id: str, batch_size: int, most: int = 1000) -> list[int]:
+        """Form batches of the retries that are due; their numbers (to enqueue)."""
+        ck = self.campaign_keys(campaign_id)
+        out = self._script("take_retries")(
+            keys=[ck.meta, ck.contacts, ck.retry], args=[now_ms(), batch_size, ck.base, most]
+        )
+        return [int(bn) for bn in out]
+
+    @translate
+    def close_retries(self, campaign_id: str, state: str, reason: str) -> int:
+        """End every contact still waiting for a retry in `state` (cancel)."""
+        ck = self.campaign_keys(campaign_id)
+        moved, _ = self._script("close_retries")(
+            keys=[ck.meta, ck.counts, ck.contacts, ck.retry], args=[state, reason, now_ms()]
+        )
+        return int(moved)
+
+    @translate
+    def next_retry_due_ms(self, campaign_id: str) -> int | None:
+        first = self.client.zrange(self.campaign_keys(campaign_id).retry, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    @translate
+    def next_poll_due_ms(self, campaign_id: str) -> int | None:
+        first = self.client.zrange(self.campaign_keys(campaign_id).poll, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    @translate
+    def try_mark_tick(self, campaign_id: str, ttl_ms: int) -> bool:
+        """Take the right to schedule the campaign's next poll message (one at a time)."""
+        key = self.campaign_keys(campaign_id).tick
+        return bool(self.client.set(key, "1", nx=True, px=max(ttl_ms, 1)))
+
+    @translate
+    def clear_tick(self, campaign_id: str) -> None:
+        self.client.delete(self.campaign_keys(campaign_id).tick)
