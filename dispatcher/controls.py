@@ -25,13 +25,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from dispatcher.batch_messages import pickup_spacing_ms, send_batches
 from dispatcher.errors import TransitionRefused
 from dispatcher.lifecycle import CampaignStatus, check_transition
 from dispatcher.logs import get_logger
 from dispatcher.queue import Enqueue
 from dispatcher.spec import CampaignSpec, parse_stored_spec
 from dispatcher.store import StateStore, now_ms
-from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
+from dispatcher.store.keys import ACTOR_CONTROL
 
 __all__ = ["Controls"]
 
@@ -48,9 +49,18 @@ _OPEN = [
 class Controls:
     """The lifecycle operations, for the CLI, the HTTP API and Python callers."""
 
-    def __init__(self, store: StateStore, enqueue: Enqueue) -> None:
+    def __init__(
+        self, store: StateStore, enqueue: Enqueue, *, pace_per_s: float | None = None
+    ) -> None:
         self.store = store
         self.enqueue = enqueue
+        self.pace_per_s = pace_per_s
+
+    def _owe(self, campaign_id: str, operation: str) -> None:
+        # Recorded before it is asked for: if the message is lost, or the provider is down for an
+        # hour, the reconciler asks again until the provider confirms or refuses it for good.
+        self.store.owe(campaign_id, operation, now_ms())
+        self.enqueue(ACTOR_CONTROL, (campaign_id, operation), None)
 
     def _move(
         self,
@@ -76,7 +86,7 @@ class Controls:
             {"pause_reason": why},
         )
         self.store.add_event(campaign_id, {"kind": "paused", "reason": why})
-        self.enqueue(ACTOR_CONTROL, (campaign_id, "park"), None)
+        self._owe(campaign_id, "park")
         log.info("campaign.paused", campaign_id=campaign_id, reason=why, was=before.value)
         return {"campaign_id": campaign_id, "status": "paused", "was": before.value, "reason": why}
 
@@ -88,7 +98,7 @@ class Controls:
         self._move(campaign_id, target, [CampaignStatus.PAUSED], {"pause_reason": ""})
         requeued = self._enqueue_pending(campaign_id, spec)
         self.store.add_event(campaign_id, {"kind": "resumed"})
-        self.enqueue(ACTOR_CONTROL, (campaign_id, "unpark"), None)
+        self._owe(campaign_id, "unpark")
         log.info("campaign.resumed", campaign_id=campaign_id, batches=requeued)
         return {"campaign_id": campaign_id, "status": target.value, "requeued_batches": requeued}
 
@@ -109,7 +119,7 @@ class Controls:
                 cancelled += moved
         cancelled += self.store.close_retries(campaign_id, "cancelled", "campaign cancelled")
         self.store.add_event(campaign_id, {"kind": "cancelled"})
-        self.enqueue(ACTOR_CONTROL, (campaign_id, "cancel"), None)
+        self._owe(campaign_id, "cancel")
         log.info("campaign.cancelled", campaign_id=campaign_id, contacts=cancelled)
         return {"campaign_id": campaign_id, "status": "cancelled", "cancelled_contacts": cancelled}
 
@@ -125,7 +135,7 @@ class Controls:
         # The batch actor reads the start from the spec each time, so messages scheduled for the
         # old time simply wait again; these new ones make an earlier start happen on time.
         requeued = self._enqueue_pending(campaign_id, spec)
-        self.enqueue(ACTOR_CONTROL, (campaign_id, "replan"), None)
+        self._owe(campaign_id, "replan")
         self.store.add_event(campaign_id, {"kind": "rescheduled", "start_at": start_at.isoformat()})
         log.info("campaign.rescheduled", campaign_id=campaign_id, start_at=start_at.isoformat())
         return {
@@ -142,9 +152,15 @@ class Controls:
         delay_ms = None
         if spec.start_at is not None and not spec.plan_ahead:
             delay_ms = max(int(spec.start_at.timestamp() * 1000) - now_ms(), 0) or None
-        count = 0
-        for batch_no, info in self.store.batches(campaign_id):
-            if info["status"] == "pending":
-                self.enqueue(ACTOR_SEND_BATCH, (campaign_id, batch_no), delay_ms)
-                count += 1
-        return count
+        pending = [
+            bn for bn, info in self.store.batches(campaign_id) if info["status"] == "pending"
+        ]
+        send_batches(
+            self.store,
+            self.enqueue,
+            campaign_id,
+            pending,
+            delay_ms=delay_ms,
+            spacing_ms=pickup_spacing_ms(spec, self.pace_per_s),
+        )
+        return len(pending)

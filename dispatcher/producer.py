@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from dispatcher.batch_messages import pickup_spacing_ms, send_batches
 from dispatcher.contacts import Contact, Rejection
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
-from dispatcher.queue import BrokerEnqueue, Enqueue
+from dispatcher.queue import Enqueue
 from dispatcher.spec import CampaignSpec
 from dispatcher.store import StateStore, now_ms
-from dispatcher.store.keys import ACTOR_SEND_BATCH
 from dispatcher.windows import CallWindow, contact_zone, group_key
 
 __all__ = ["SubmitReport", "new_campaign_id", "submit_campaign"]
@@ -108,11 +108,14 @@ def submit_campaign(
     *,
     strict: bool = False,
     now: datetime | None = None,
+    pace_per_s: float | None = None,
 ) -> SubmitReport:
     """Submit a campaign; returns the report. Nothing is enqueued unless it is accepted.
 
     With `strict`, one rejected row refuses the whole submission (the report still lists every
     rejected row it saw). A submission with no dialable contact at all is refused too.
+    `pace_per_s` (the provider's request budget) tells how fast the batch backlog can drain, so
+    the reconciler does not take a long queue for lost messages.
     """
     grouping = WindowGrouping(spec.window) if spec.window is not None else None
     campaign_id = new_campaign_id()
@@ -178,6 +181,13 @@ def submit_campaign(
     later = spec.starts_later_than(moment)
     status = CampaignStatus.SCHEDULED if later else CampaignStatus.RUNNING
     report.batches = store.batch_count(campaign_id)
+    # Plan-ahead campaigns are created now (planned at the provider); others wait for the start.
+    delay_ms = None
+    if later and spec.start_at is not None and not spec.plan_ahead:
+        delay_ms = int((spec.start_at - moment).total_seconds() * 1000)
+    spacing_ms = pickup_spacing_ms(spec, pace_per_s)
+    # The batches are indexed with their pickup times in the same transaction that makes the
+    # campaign live: if this process dies before (or while) enqueueing, the reconciler sends them.
     store.complete_submission(
         campaign_id,
         status,
@@ -187,17 +197,17 @@ def submit_campaign(
             "rejected": report.rejected,
             "submitted_at": now_ms(),
         },
+        first_pickup_ms=now_ms() + (delay_ms or 0),
+        spacing_ms=spacing_ms,
     )
-    # Plan-ahead campaigns are created now (planned at the provider); others wait for the start.
-    delay_ms = None
-    if later and spec.start_at is not None and not spec.plan_ahead:
-        delay_ms = int((spec.start_at - moment).total_seconds() * 1000)
-    batch_args = [(campaign_id, batch_no) for batch_no in range(1, report.batches + 1)]
-    if isinstance(enqueue, BrokerEnqueue):
-        enqueue.many(ACTOR_SEND_BATCH, batch_args, delay_ms)
-    else:
-        for args in batch_args:
-            enqueue(ACTOR_SEND_BATCH, args, delay_ms)
+    send_batches(
+        store,
+        enqueue,
+        campaign_id,
+        range(1, report.batches + 1),
+        delay_ms=delay_ms,
+        spacing_ms=spacing_ms,
+    )
     store.set_meta(campaign_id, {"enqueued": report.batches})
     report.status = status.value
     log.info(

@@ -1,23 +1,37 @@
 """The dramatiq Redis broker as the producer and the workers both build it, and enqueueing by name.
 
 The producer enqueues messages by actor name (ids only: a campaign id and a batch number), so it
-needs neither the workers package nor the actors to be declared in its process.
+needs neither the workers package nor the actors to be declared in its process. Redis errors met
+while enqueueing become `StateError`, like every other Redis error the dispatcher meets: an actor
+that cannot enqueue its follow-up is run again once Redis is back, never acknowledged with its work
+lost.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+import json
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from dispatcher.errors import StateError
 from dispatcher.settings import Settings
-from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_POLL, Keys
+from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_POLL, ACTOR_SEND_BATCH, Keys
 
-__all__ = ["BrokerEnqueue", "Enqueue", "make_broker", "make_enqueue", "queue_for", "send"]
+__all__ = [
+    "BrokerEnqueue",
+    "Enqueue",
+    "live_batch_messages",
+    "make_broker",
+    "make_enqueue",
+    "queue_for",
+    "send",
+]
 
 #: enqueue(actor_name, args, delay_ms): how the producer and the controls hand messages over.
 Enqueue = Callable[[str, tuple[Any, ...], int | None], None]
@@ -55,6 +69,16 @@ def queue_for(queue_name: str, actor_name: str) -> str:
     return f"{queue_name}-poll" if actor_name in (ACTOR_POLL, ACTOR_CONTROL) else queue_name
 
 
+def _message(queue_name: str, actor_name: str, args: tuple[Any, ...]) -> dramatiq.Message[Any]:
+    return dramatiq.Message(
+        queue_name=queue_for(queue_name, actor_name),
+        actor_name=actor_name,
+        args=args,
+        kwargs={},
+        options={},
+    )
+
+
 def send(
     broker: dramatiq.Broker,
     queue_name: str,
@@ -66,29 +90,31 @@ def send(
 
     `queue_name` is the deployment's queue; the actor's own queue is derived from it.
     """
-    message: dramatiq.Message[Any] = dramatiq.Message(
-        queue_name=queue_for(queue_name, actor_name),
-        actor_name=actor_name,
-        args=args,
-        kwargs={},
-        options={},
-    )
-    if delay_ms is not None and delay_ms > 0:
-        broker.enqueue(message, delay=min(int(delay_ms), MAX_DELAY_MS))
-    else:
-        broker.enqueue(message)
+    message = _message(queue_name, actor_name, args)
+    try:
+        if delay_ms is not None and delay_ms > 0:
+            broker.enqueue(message, delay=min(int(delay_ms), MAX_DELAY_MS))
+        else:
+            broker.enqueue(message)
+    except redis.RedisError as exc:
+        raise StateError(f"redis: enqueueing {actor_name}: {exc}") from exc
 
 
 class BrokerEnqueue:
-    """An `Enqueue` onto the settings' queue through a broker of its own (so not thread-shared).
+    """An `Enqueue` onto the settings' queue; safe to share between threads.
 
-    `many` enqueues a whole list in one pipelined round trip: a 1,000,000-contact campaign has
-    20,000 batches, and one round trip each was a fifth of the submission's time.
+    `many` enqueues a whole list in one pipelined round trip per page: a 1,000,000-contact campaign
+    has 20,000 batches, and one round trip each was a fifth of the submission's time. It writes
+    each message the way dramatiq's own enqueue does (the payload into `<queue>.msgs`, its id onto
+    the queue; dramatiq documents this for producers in other languages), on a pipeline of its own,
+    so nothing shared is swapped while other threads enqueue.
     """
 
     def __init__(self, settings: Settings, client: redis.Redis) -> None:
         self._broker = make_broker(settings, client)
+        self._client = client
         self._queue_name = settings.queue_name
+        self._namespace = Keys(settings.key_prefix).dramatiq_namespace
 
     def __call__(self, actor_name: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
         send(self._broker, self._queue_name, actor_name, args, delay_ms)
@@ -101,21 +127,61 @@ class BrokerEnqueue:
         page: int = 1000,
     ) -> None:
         """Enqueue one message per args, pipelined `page` at a time."""
-        broker = self._broker
-        # The broker runs its dispatch script through `scripts["dispatch"]` on every enqueue; for
-        # the length of this loop it runs on a pipeline instead (the broker is ours alone).
-        dispatch = broker.scripts["dispatch"]
-        for start in range(0, len(args_list), page):
-            pipe = broker.client.pipeline(transaction=False)
-            broker.scripts["dispatch"] = functools.partial(dispatch, client=pipe)
-            try:
+        delay = None if delay_ms is None or delay_ms <= 0 else min(int(delay_ms), MAX_DELAY_MS)
+        try:
+            for start in range(0, len(args_list), page):
+                pipe = self._client.pipeline(transaction=False)
+                eta = None if delay is None else int(time.time() * 1000) + delay
                 for args in args_list[start : start + page]:
-                    send(broker, self._queue_name, actor_name, args, delay_ms)
-            finally:
-                broker.scripts["dispatch"] = dispatch
-            pipe.execute()
+                    message = _message(self._queue_name, actor_name, args)
+                    queue = message.queue_name if eta is None else f"{message.queue_name}.DQ"
+                    message_id = str(uuid.uuid4())
+                    options: dict[str, Any] = {"redis_message_id": message_id}
+                    if eta is not None:
+                        options["eta"] = eta
+                    payload = message.copy(queue_name=queue, options=options).encode()
+                    pipe.hset(f"{self._namespace}:{queue}.msgs", message_id, payload)
+                    pipe.rpush(f"{self._namespace}:{queue}", message_id)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise StateError(f"redis: enqueueing {actor_name}: {exc}") from exc
 
 
 def make_enqueue(settings: Settings, client: redis.Redis) -> BrokerEnqueue:
     """An `Enqueue` onto the settings' queue, through a broker on `client`."""
     return BrokerEnqueue(settings, client)
+
+
+def _payloads(client: redis.Redis, key: str) -> Iterator[bytes]:
+    for _, payload in client.hscan_iter(key, count=1000):
+        yield payload
+
+
+def live_batch_messages(
+    client: redis.Redis, settings: Settings, campaign_ids: Collection[str]
+) -> set[tuple[str, int, str]]:
+    """(campaign, batch, token) of every `send_batch` message that may still run, for campaigns
+    among `campaign_ids`: queued, delayed, or taken by a worker and not yet acknowledged.
+
+    dramatiq keeps the payload of every such message in `<queue>.msgs` / `<queue>.DQ.msgs` until it
+    is acknowledged; a dead-lettered message moves to `.XQ.msgs` and will not run. Costs a scan
+    of the batch queue, so the reconciler calls it only when a batch looks overdue.
+    """
+    namespace = Keys(settings.key_prefix).dramatiq_namespace
+    queue = settings.queue_name
+    found: set[tuple[str, int, str]] = set()
+    try:
+        for key in (f"{namespace}:{queue}.msgs", f"{namespace}:{queue}.DQ.msgs"):
+            for payload in _payloads(client, key):
+                try:
+                    message = json.loads(payload)
+                    args = message["args"]
+                    if message.get("actor_name") != ACTOR_SEND_BATCH or args[0] not in campaign_ids:
+                        continue
+                    token = str(args[3]) if len(args) > 3 else ""
+                    found.add((str(args[0]), int(args[1]), token))
+                except (ValueError, KeyError, IndexError, TypeError):
+                    continue  # not one of ours, or not a batch message
+    except redis.RedisError as exc:
+        raise StateError(f"redis: reading the queue: {exc}") from exc
+    return found

@@ -18,7 +18,7 @@ from dispatcher.logs import get_logger
 from dispatcher.outcomes import classify_call, is_known_status
 from dispatcher.retry_policy import RETRYABLE_OUTCOMES, RetryPolicy
 from dispatcher.spec import parse_stored_spec
-from dispatcher.store import StateStore
+from dispatcher.store import CallView, StateStore
 
 __all__ = ["CallUpdate", "plan_updates", "reconcile_call", "reconcile_calls", "retry_policy_json"]
 
@@ -120,7 +120,12 @@ def reconcile_calls(
     source: str,
     retry_policy: str | None = None,
 ) -> bool:
-    """Apply several api calls' (details, next due ms) in one round trip; True if it finished."""
+    """Apply several api calls' (details, next due ms) in one round trip; True if it finished.
+
+    Only a poll's answer (`source="poll"`, a `get`) is authoritative for a whole api call: when it
+    says the call is final, contacts it does not list end `unknown`. A webhook's final answer that
+    leaves contacts out keeps the call polled instead, so the next `get` decides.
+    """
     planned = []
     blocked: list[str] = []
     for details, next_due_ms in calls:
@@ -138,10 +143,11 @@ def reconcile_calls(
                 )
         blocked += [u.phone for u in updates if u.to_block]
         planned.append(
-            (
+            CallView(
                 api_call_id,
                 [(u.phone, u.state, u.detail) for u in updates],
-                None if all_final else next_due_ms,
+                next_due_ms,
+                all_final,
             )
         )
     if blocked:
@@ -149,23 +155,34 @@ def reconcile_calls(
     if retry_policy is None:
         spec = parse_stored_spec(store.meta(campaign_id)["spec"])
         retry_policy = retry_policy_json(spec.retry)
-    results = store.reconcile_many(campaign_id, planned, retry_policy)
+    results = store.reconcile_many(
+        campaign_id, planned, retry_policy, authoritative=source == "poll"
+    )
     finished = False
-    for (api_call_id, _, next_due), result in zip(planned, results, strict=True):
+    for call, result in zip(planned, results, strict=True):
         if result.strangers:
             log.warning(
                 "reconcile.unknown_phones",
                 campaign_id=campaign_id,
-                api_call_id=api_call_id,
+                api_call_id=call.api_call_id,
                 count=result.strangers,
+            )
+        if result.left_out:
+            log.warning(
+                "reconcile.left_out",
+                campaign_id=campaign_id,
+                api_call_id=call.api_call_id,
+                count=result.left_out,
+                source=source,
+                ended_unknown=source == "poll",
             )
         log.debug(
             "reconcile.applied",
             campaign_id=campaign_id,
-            api_call_id=api_call_id,
+            api_call_id=call.api_call_id,
             source=source,
             changed=result.changed,
-            final=next_due is None,
+            final=call.final,
         )
         finished = finished or result.finished
     if finished:

@@ -147,7 +147,19 @@ class Settings(BaseSettings):
         2.0, gt=0, description="A campaign with calls in flight is looked at at least this often."
     )
     watchdog_interval_s: float = Field(
-        5.0, gt=0, description="How often each worker re-arms polls whose message was lost."
+        5.0,
+        gt=0,
+        description=(
+            "How often the reconciler sweeps the active campaigns (one worker process at a time)."
+        ),
+    )
+    batch_stale_after_s: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "A pending batch that no message picked up this long after it was due is looked at "
+            "by the reconciler: sent again if its message is gone, given longer if it is queued."
+        ),
     )
 
     # --- service surface ------------------------------------------------------------------------

@@ -416,7 +416,6 @@ def context(
         client=EffebotClient.from_settings(worker_settings, http),
         pacer=GlobalPacer(redis_client, settings.key_prefix),
         broker=make_broker(worker_settings, redis_client),
-        sleep=lambda _s: None,
     )
     http.close()
 

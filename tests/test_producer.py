@@ -49,10 +49,17 @@ def test_accepted_contacts_become_one_message_per_batch(store: StateStore) -> No
     assert report.accepted == 7
     assert report.batches == 3
     assert report.status == "running"
-    assert [m[1] for m in outbox.messages] == [(report.campaign_id, n) for n in (1, 2, 3)]
+    assert [m[1][:3] for m in outbox.messages] == [(report.campaign_id, n, 0) for n in (1, 2, 3)]
     assert all(m[0] == ACTOR_SEND_BATCH and m[2] is None for m in outbox.messages)
     assert report.campaign_id is not None
     assert store.counts(report.campaign_id) == {"pending": 7}
+    # Each message carries the token its batch records: the one message meant to send it.
+    for message in outbox.messages:
+        batch_no, token = message[1][1], message[1][3]
+        assert store.batch_status(report.campaign_id, batch_no)["msg"] == token
+    # ... and every batch is indexed for the reconciler by when it should have been picked up.
+    due = store.client.zrange(store.campaign_keys(report.campaign_id).batch_due, 0, -1)
+    assert sorted(int(bn) for bn in due) == [1, 2, 3]
 
 
 def test_messages_carry_ids_only(store: StateStore, settings: Settings) -> None:

@@ -56,7 +56,7 @@ def store(settings: Settings, redis_client: Any) -> StateStore:
     s.add_contacts("c", 10, [("11", "", ""), ("12", "", "")])
     s.complete_submission("c", CampaignStatus.RUNNING, {})
     claim = s.claim_batch("c", 1, 60_000, "t")
-    s.mark_sent("c", 1, "9", claim.phones, now_ms())
+    s.mark_sent("c", 1, "t", "9", claim.phones, now_ms())
     return s
 
 

@@ -80,7 +80,7 @@ def test_a_batch_whose_contacts_are_all_blocked_is_done_without_a_send(store: St
 def test_sent_then_reconciled_finishes_the_campaign(store: StateStore) -> None:
     cid = _campaign(store, ["15550000001", "15550000002"])
     claim = store.claim_batch(cid, 1, 60_000, "a")
-    store.mark_sent(cid, 1, "77", claim.phones, now_ms())
+    store.mark_sent(cid, 1, "a", "77", claim.phones, now_ms())
     assert store.counts(cid) == {"sent": 2}
     assert store.claim_due_calls(cid, 60_000, 10) == [("77", 1)]
     assert store.claim_due_calls(cid, 60_000, 10) == []  # leased
@@ -98,7 +98,7 @@ def test_sent_then_reconciled_finishes_the_campaign(store: StateStore) -> None:
 def test_reconcile_is_idempotent(store: StateStore) -> None:
     cid = _campaign(store, ["15550000001"])
     claim = store.claim_batch(cid, 1, 60_000, "a")
-    store.mark_sent(cid, 1, "5", claim.phones, now_ms())
+    store.mark_sent(cid, 1, "a", "5", claim.phones, now_ms())
     for _ in range(3):
         store.reconcile(cid, "5", [("15550000001", "no_answer", {"h": 19})], None)
     # A later, different report does not change a terminal contact.
@@ -113,8 +113,8 @@ def test_reconcile_is_idempotent(store: StateStore) -> None:
 def test_release_gives_a_batch_back_only_to_its_claimer(store: StateStore) -> None:
     cid = _campaign(store, ["15550000001"])
     claim = store.claim_batch(cid, 1, 60_000, "mine")
-    assert not store.release_batch(cid, 1, "not-mine", claim.phones)
-    assert store.release_batch(cid, 1, "mine", claim.phones)
+    assert store.release_batch(cid, 1, "not-mine", claim.phones, deadline_ms=now_ms()) == ""
+    assert store.release_batch(cid, 1, "mine", claim.phones, deadline_ms=now_ms()) == "pending"
     assert store.counts(cid) == {"pending": 1}
     assert store.claim_batch(cid, 1, 60_000, "again").outcome == "claimed"
 

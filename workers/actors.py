@@ -30,9 +30,9 @@ def declare_actors(
 ) -> Actors:
     """Declare the dispatcher's actors on `broker`; `context` gives the process's WorkerContext."""
 
-    def _send_batch(campaign_id: str, batch_no: int, attempt: int = 0) -> None:
+    def _send_batch(campaign_id: str, batch_no: int, attempt: int = 0, token: str = "") -> None:
         through_redis_outages(
-            context(), lambda: send_batch(context(), campaign_id, batch_no, attempt)
+            context(), lambda: send_batch(context(), campaign_id, batch_no, attempt, token)
         )
 
     def _poll_campaign(campaign_id: str) -> None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from dispatcher.batch_messages import send_batches
 from dispatcher.effebot.errors import (
     AmbiguousError,
     EffebotError,
@@ -42,12 +43,12 @@ from dispatcher.metrics import observe_pacing_wait
 from dispatcher.outcomes import backoff_s
 from dispatcher.spec import CampaignSpec, parse_stored_spec
 from dispatcher.store import now_ms
-from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_SEND_BATCH
 from dispatcher.windows import ALWAYS_OPEN_KEY, load_zone, next_open
 from workers.context import WorkerContext
 from workers.guards import auto_pause, record_error
 from workers.limits import batch_limits
 from workers.outages import retry_state
+from workers.owed import owe
 from workers.polling import ensure_poll
 from workers.recordings import shared_record_id
 
@@ -64,11 +65,13 @@ def batch_lease_s(ctx: WorkerContext) -> float:
     return s.connect_timeout_s + s.write_timeout_s + s.read_timeout_s + s.pool_timeout_s + 15.0
 
 
-def send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int = 0) -> None:
-    """The batch actor's body."""
+def send_batch(
+    ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int = 0, token: str = ""
+) -> None:
+    """The batch actor's body; `token` names the message (see `dispatcher.batch_messages`)."""
     structlog.contextvars.bind_contextvars(campaign_id=campaign_id, batch_no=batch_no)
     try:
-        _send_batch(ctx, campaign_id, batch_no, attempt)
+        _send_batch(ctx, campaign_id, batch_no, attempt, token)
     finally:
         structlog.contextvars.unbind_contextvars("campaign_id", "batch_no", "api_call_id")
 
@@ -78,23 +81,48 @@ def _again(
 ) -> None:
     # A new message rather than dramatiq's Retry: waiting is not failing, and must not use up the
     # retries that protect against real errors (nor dead-letter a batch that never called the API).
-    ctx.send(ACTOR_SEND_BATCH, (campaign_id, batch_no, attempt), delay_s)
+    # It gets a token of its own, which supersedes the one this message carried.
+    delay_ms = int(delay_s * 1000) if delay_s > 0 else None
+    send_batches(
+        ctx.store, ctx.enqueue, campaign_id, [batch_no], delay_ms=delay_ms, attempt=attempt
+    )
 
 
-def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int) -> None:
+def _send_batch(
+    ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int, token: str
+) -> None:
     store = ctx.store
     try:
         meta, batch, phone_count = store.batch_view(campaign_id, batch_no)
     except CampaignNotFound:
         log.warning("batch.no_campaign")
         return
+    if token and batch.get("msg", token) != token:
+        # The reconciler sent a newer message for this batch (this one looked lost): that one
+        # does the work.
+        log.debug("batch.superseded")
+        return
     status = CampaignStatus(meta["status"])
     spec = parse_stored_spec(meta["spec"])
+    if batch["status"] == "sending":
+        # Another worker holds it; if that worker died, the reconciler ends it when its lease
+        # runs out, whatever the campaign's status.
+        log.debug("batch.claimed_elsewhere")
+        return
+    if batch["status"] != "pending":
+        log.debug("batch.already_done", batch_status=batch["status"])
+        return
     if status in (CampaignStatus.PAUSED, CampaignStatus.DRAFT):
         # Held, not dropped: resuming re-enqueues every batch still pending.
         log.info("batch.held", status=status.value)
         return
-    if status in (CampaignStatus.CANCELLED, CampaignStatus.FINISHED):
+    if status is CampaignStatus.CANCELLED:
+        store.finish_batch(
+            campaign_id, batch_no, "cancelled", "campaign cancelled", "cancelled", only_if="pending"
+        )
+        log.info("batch.dropped", status=status.value)
+        return
+    if status is CampaignStatus.FINISHED:
         log.info("batch.dropped", status=status.value)
         return
     planned_at: datetime | None = None
@@ -109,13 +137,6 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
         else:
             store.set_status(campaign_id, CampaignStatus.RUNNING, [CampaignStatus.SCHEDULED])
 
-    if batch["status"] == "sending":
-        _check_lease(ctx, campaign_id, batch_no, int(batch.get("lease_until", "0")), attempt)
-        return
-    if batch["status"] != "pending":
-        log.debug("batch.already_done", batch_status=batch["status"])
-        return
-
     if spec.window is not None and not _inside_window(ctx, campaign_id, batch_no, spec, batch):
         return
     reservation = ctx.pacer.reserve(
@@ -127,7 +148,11 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
         _again(ctx, campaign_id, batch_no, reservation.wait_s, attempt)
         return
     if reservation.wait_s > 0:
-        ctx.sleep(reservation.wait_s)
+        if not ctx.wait(reservation.wait_s):
+            # The worker is shutting down: nothing is claimed yet, so hand the batch over.
+            log.info("batch.handed_over", reason="worker shutting down")
+            _again(ctx, campaign_id, batch_no, 0.0, attempt)
+            return
         if spec.window is not None and not _inside_window(ctx, campaign_id, batch_no, spec, batch):
             return
     record_id = None
@@ -146,7 +171,7 @@ def _send_batch(ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: in
         daily_cap=ctx.settings.max_dials_per_number_per_day,
     )
     if claim.outcome == "sending":
-        _check_lease(ctx, campaign_id, batch_no, claim.lease_until_ms, attempt)
+        log.debug("batch.claimed_elsewhere")
         return
     if claim.outcome == "held":
         log.info("batch.held", status=claim.detail)
@@ -200,13 +225,15 @@ def _create(
             response = ctx.client.create_from_template(request)
     except InsufficientBalance as exc:
         # Nothing was created: the batch waits, and the campaign pauses until someone pays.
-        store.release_batch(campaign_id, batch_no, token, phones)
+        _release(ctx, campaign_id, batch_no, token, phones)
         log.error("batch.insufficient_balance", error=str(exc))
         auto_pause(ctx, campaign_id, f"the provider refused for lack of balance: {exc}")
         return
     except RetrySafeError as exc:
-        store.release_batch(campaign_id, batch_no, token, phones)
+        released = _release(ctx, campaign_id, batch_no, token, phones)
         record_error(ctx, campaign_id, "retry_safe")
+        if released != "pending":
+            return
         if attempt + 1 >= ctx.settings.retry_safe_max_attempts:
             store.finish_batch(
                 campaign_id,
@@ -241,16 +268,22 @@ def _create(
     planned_ms = None if planned_at is None else int(planned_at.timestamp() * 1000)
     # The provider created the calls: this must be recorded whatever Redis is doing right now,
     # or the batch would look `sending` and end `unknown` (or worse, be lost from polling).
-    _, status = retry_state(
-        ctx, lambda: store.mark_sent(campaign_id, batch_no, api_call_id, phones, due, planned_ms)
+    sent = retry_state(
+        ctx,
+        lambda: store.mark_sent(campaign_id, batch_no, token, api_call_id, phones, due, planned_ms),
     )
-    log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
+    if sent.late:
+        # Our lease ran out before the answer came: the contacts were ended `unknown`; the
+        # provider's outcomes for this call will replace that.
+        log.warning("batch.sent_late", phones=len(phones))
+    else:
+        log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
     ensure_poll(ctx, campaign_id, due)
     # A pause or cancel that landed while this request was in flight did not see this call.
-    if status == CampaignStatus.CANCELLED:
-        ctx.send(ACTOR_CONTROL, (campaign_id, "cancel"))
-    elif status == CampaignStatus.PAUSED and planned_at is not None:
-        ctx.send(ACTOR_CONTROL, (campaign_id, "park"))
+    if sent.campaign_status == CampaignStatus.CANCELLED:
+        owe(ctx, campaign_id, "cancel")
+    elif sent.campaign_status == CampaignStatus.PAUSED and planned_at is not None:
+        owe(ctx, campaign_id, "park")
 
 
 #: An IVR step whose webhookUrl is this gets our own receiver's URL for the campaign.
@@ -309,7 +342,8 @@ def _ambiguous(
 ) -> None:
     store = ctx.store
     if ctx.settings.redial_unknown:
-        store.release_batch(campaign_id, batch_no, token, phones)
+        if _release(ctx, campaign_id, batch_no, token, phones) != "pending":
+            return
         log.warning("batch.ambiguous_redial", error=reason)
         _again(ctx, campaign_id, batch_no, backoff_s(attempt, 5.0, 300.0), attempt + 1)
         return
@@ -322,26 +356,14 @@ def _ambiguous(
     _after_terminal(ctx, campaign_id, finished)
 
 
-def _check_lease(
-    ctx: WorkerContext, campaign_id: str, batch_no: int, lease_until_ms: int, attempt: int
-) -> None:
-    remaining_s = (lease_until_ms - now_ms()) / 1000
-    if remaining_s > 0:
-        # Another worker is (or was until recently) sending it: look again when its lease ends.
-        _again(ctx, campaign_id, batch_no, remaining_s + 1.0, attempt)
-        return
-    # The worker that claimed it stopped while its create request was in flight: the provider may
-    # or may not have created the calls. Never guess: the contacts end `unknown`.
-    _, finished = ctx.store.finish_batch(
-        campaign_id,
-        batch_no,
-        "unknown",
-        "the worker sending this batch stopped mid-request; it may or may not have been created",
-        "unknown",
-    )
-    ctx.store.add_event(campaign_id, {"kind": "lease_expired", "batch_no": batch_no})
-    log.error("batch.lease_expired")
-    _after_terminal(ctx, campaign_id, finished)
+def _release(
+    ctx: WorkerContext, campaign_id: str, batch_no: int, token: str, phones: list[str]
+) -> str:
+    """Give the batch back; `pending`, `cancelled` (the campaign was cancelled meanwhile) or ''."""
+    released = ctx.store.release_batch(campaign_id, batch_no, token, phones, deadline_ms=now_ms())
+    if released == "cancelled":
+        log.info("batch.cancelled_on_release")
+    return released
 
 
 def _after_terminal(ctx: WorkerContext, campaign_id: str, finished: bool) -> None:

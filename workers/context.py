@@ -1,16 +1,17 @@
 """What a worker process shares between its threads: settings, state, provider client, pacer.
 
 Built once per process by `ProcessResources` (a dramatiq middleware): the httpx client is opened
-in `after_worker_boot` and closed in `before_worker_shutdown`, so every actor of the process uses
-one connection pool and nothing is opened at import time.
+in `after_worker_boot` and closed in `after_worker_shutdown`, once dramatiq has joined the worker
+threads (its `before_worker_shutdown` runs *before* that: closing there cut the requests still in
+flight, whose contacts then ended `unknown` though the provider may have created their calls).
+`before_worker_shutdown` only tells the actors the process is stopping, so that one waiting for
+its pacing slot hands its batch over instead of starting a request.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
@@ -41,12 +42,25 @@ class WorkerContext:
     client: EffebotClient
     pacer: GlobalPacer
     broker: dramatiq.Broker
-    sleep: Callable[[float], None] = time.sleep
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def send(self, actor_name: str, args: tuple[Any, ...], delay_s: float | None = None) -> None:
         """Enqueue a message for one of our actors (ids only)."""
         delay_ms = None if delay_s is None or delay_s <= 0 else int(delay_s * 1000)
         send(self.broker, self.settings.queue_name, actor_name, args, delay_ms)
+
+    def enqueue(self, actor_name: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
+        """`send` in the shape of `dispatcher.queue.Enqueue`."""
+        send(self.broker, self.settings.queue_name, actor_name, args, delay_ms)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep `seconds`, or less if the worker process is shutting down."""
+        self.stopping.wait(max(seconds, 0.0))
+
+    def wait(self, seconds: float) -> bool:
+        """Wait `seconds`; False (early) if the worker process is shutting down."""
+        self.sleep(seconds)
+        return not self.stopping.is_set()
 
 
 class ProcessResources(Middleware):
@@ -59,6 +73,7 @@ class ProcessResources(Middleware):
         self._http: httpx.Client | None = None
         self._context: WorkerContext | None = None
         self._broker: dramatiq.Broker | None = None
+        self._stopping = threading.Event()
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         # dramatiq starts the worker threads before `after_worker_boot`: the first messages must
@@ -71,6 +86,12 @@ class ProcessResources(Middleware):
         log.info("worker.booted", queue=self.settings.queue_name, threads=worker.worker_threads)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # The worker threads are still running (dramatiq joins them after this): let them finish
+        # what they started, but start nothing new that could outlive the process.
+        self._stopping.set()
+        log.info("worker.stopping")
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         with self._lock:
             if self._http is not None:
                 self._http.close()
@@ -97,5 +118,6 @@ class ProcessResources(Middleware):
                     ),
                     pacer=GlobalPacer(self.store.client, self.settings.key_prefix),
                     broker=self._broker,
+                    stopping=self._stopping,
                 )
             return self._context

@@ -1,8 +1,13 @@
 """The control actor: what pause, resume, cancel and reschedule must do at the provider.
 
-Every operation here is idempotent (replanning a call to a time, removing a call that may already be
-gone), so dramatiq's retries are the right answer to a transient or ambiguous failure: the actor
-raises and is retried with backoff. Each request waits for the global pacing budget like any other.
+Each of them is recorded as *owed* by the campaign before the message is sent (`Controls`, or the
+batch actor when a create lands after a pause or cancel), and stays owed until the provider has
+confirmed or refused it for good. A message finds what is owed and does it: one that finds nothing
+owed (a resume already replaced the pause's park) does nothing. A transient or ambiguous failure
+postpones the action with backoff and the reconciler sends the message again when it falls due, so
+a provider that is down for an hour delays a cancel's removes, never loses them. Every operation
+is idempotent (replanning a call to a time, removing a call that may already be gone), and each
+request waits for the global pacing budget like any other.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from dispatcher.effebot.errors import RejectedError
+from dispatcher.effebot.errors import AmbiguousError, RejectedError, RetrySafeError
 from dispatcher.effebot.requests import ReplanItem
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
+from dispatcher.outcomes import backoff_s
 from dispatcher.spec import parse_stored_spec
 from dispatcher.store import now_ms
 from workers.context import WorkerContext
@@ -37,9 +43,29 @@ def control_campaign(ctx: WorkerContext, campaign_id: str, operation: str) -> No
     """The control actor's body."""
     structlog.contextvars.bind_contextvars(campaign_id=campaign_id, operation=operation)
     try:
-        OPERATIONS[operation](ctx, campaign_id)
+        _control(ctx, campaign_id, operation)
     finally:
         structlog.contextvars.unbind_contextvars("campaign_id", "operation")
+
+
+def _control(ctx: WorkerContext, campaign_id: str, operation: str) -> None:
+    if operation not in OPERATIONS:
+        log.error("control.unknown_operation")
+        return
+    owed = ctx.store.owed(campaign_id, operation)
+    if owed is None:
+        log.debug("control.nothing_owed")
+        return
+    try:
+        OPERATIONS[operation](ctx, campaign_id)
+    except (RetrySafeError, AmbiguousError) as exc:
+        # Idempotent, so asking again is safe; the reconciler sends the message when it is due.
+        retry_in_s = backoff_s(owed.tries, 5.0, 300.0)
+        ctx.store.postpone(campaign_id, owed, now_ms() + int(retry_in_s * 1000), tried=True)
+        log.warning("control.postponed", error=str(exc), retry_in_s=round(retry_in_s, 1))
+        return
+    if ctx.store.settle(campaign_id, owed):
+        log.info("control.settled")
 
 
 def _pace(ctx: WorkerContext) -> None:
@@ -68,9 +94,12 @@ def _replan(ctx: WorkerContext, moves: Sequence[tuple[int, str, datetime]]) -> s
         try:
             result = ctx.client.replan(items)
         except RejectedError as exc:
+            # Refused for good: retrying cannot help, and the calls keep their planned time.
             log.error("control.replan_rejected", error=str(exc), ids=len(items))
             continue
-        moved.update(result.call_id_list or [item.id for item in items])
+        # Only the ids the provider lists were moved; an empty list means none was (a call
+        # already ringing, or gone).
+        moved.update(result.call_id_list)
     return moved
 
 

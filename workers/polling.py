@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import structlog
 
+from dispatcher.batch_messages import send_batches
 from dispatcher.effebot.errors import EffebotError
 from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_pacing_wait, observe_reconciled
@@ -18,7 +19,7 @@ from dispatcher.outcomes import backoff_s
 from dispatcher.reconcile import reconcile_calls, retry_policy_json
 from dispatcher.spec import parse_stored_spec
 from dispatcher.store import now_ms
-from dispatcher.store.keys import ACTOR_POLL, ACTOR_SEND_BATCH
+from dispatcher.store.keys import ACTOR_POLL
 from workers.context import WorkerContext
 from workers.limits import provider_limit
 from workers.recordings import remove_shared_record
@@ -29,7 +30,7 @@ log = get_logger(__name__)
 
 #: Requests one poll message may make before handing over to the next message.
 MAX_CHUNKS_PER_POLL = 20
-#: A call the provider does not return this many polls in a row ends `unknown`.
+#: A call the provider does not return in this many polls in a row ends `unknown`.
 MAX_MISSING_POLLS = 30
 #: Grace added to a poll marker's TTL beyond the message's delay.
 MARKER_GRACE_MS = 30_000
@@ -59,8 +60,9 @@ def _poll(ctx: WorkerContext, campaign_id: str) -> None:
     store.clear_tick(campaign_id)
     spec = parse_stored_spec(store.meta(campaign_id)["spec"])
     policy = retry_policy_json(spec.retry)
-    for batch_no in store.take_retries(campaign_id, spec.batch_size):
-        ctx.send(ACTOR_SEND_BATCH, (campaign_id, batch_no))
+    # Formed and indexed in one script: if sending their messages fails, the reconciler does it.
+    retries = store.take_retries(campaign_id, spec.batch_size, deadline_ms=now_ms())
+    send_batches(store, ctx.enqueue, campaign_id, retries)
     lease_ms = int(settings.poll_lease_s * 1000)
     for _ in range(MAX_CHUNKS_PER_POLL):
         reservation = ctx.pacer.reserve([provider_limit(settings)], settings.max_pacing_wait_s)
@@ -125,7 +127,9 @@ def _poll_chunk(
     for call_id, polls in due:
         detail = found.get(call_id)
         if detail is None:
-            if polls >= MAX_MISSING_POLLS:
+            # Only misses in a row count: one empty answer after a long call or an outage is not
+            # the provider forgetting the call (a reconcile clears the count).
+            if store.note_missing(campaign_id, call_id) >= MAX_MISSING_POLLS:
                 _give_up(ctx, campaign_id, call_id)
             else:
                 store.reschedule_call(campaign_id, call_id, _next_due(ctx, polls))

@@ -21,7 +21,7 @@ from dispatcher.settings import Settings
 from dispatcher.store import StateStore
 from workers.actors import Actors, declare_actors
 from workers.context import ProcessResources
-from workers.watchdog import Watchdog
+from workers.reconciler import Reconciler
 
 __all__ = ["WorkerApp", "build_worker_app"]
 
@@ -47,7 +47,7 @@ def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
         Pipelines(),
         Retries(),
         resources,
-        Watchdog(resources.context, settings.watchdog_interval_s),
+        Reconciler(resources.context, settings.watchdog_interval_s),
         *worker_middleware(settings),
     ]
     broker = make_broker(settings, store.client, middleware=middleware)

@@ -9,6 +9,7 @@ object callers hold; each concern lives in its own module and class:
 * `contacts`: adding contacts at submission, reading them back;
 * `batches`: claim → sent / released / finished;
 * `polling`: the poll schedule, reconciliation, retries;
+* `upkeep`: what the reconciler reads and writes (overdue batches, leases, provider actions owed);
 * `shared`: the do-not-call list, deployment-wide values, locks, events.
 """
 
@@ -18,21 +19,26 @@ import redis
 from redis.commands.core import Script
 
 from dispatcher.store.base import now_ms, text, translate
-from dispatcher.store.batches import BatchStore, Claim
+from dispatcher.store.batches import BatchStore, Claim, Sent
 from dispatcher.store.campaigns import CampaignStore
 from dispatcher.store.contacts import ContactRecord, ContactStore
 from dispatcher.store.keys import CampaignKeys, Keys
-from dispatcher.store.polling import PollStore, ReconcileResult
+from dispatcher.store.polling import CallView, PollStore, ReconcileResult
 from dispatcher.store.scripts import TERMINAL_STATES
 from dispatcher.store.shared import SharedState
+from dispatcher.store.upkeep import CampaignView, Owed, UpkeepStore
 
 __all__ = [
     "TERMINAL_STATES",
+    "CallView",
     "CampaignKeys",
+    "CampaignView",
     "Claim",
     "ContactRecord",
     "Keys",
+    "Owed",
     "ReconcileResult",
+    "Sent",
     "StateStore",
     "now_ms",
     "text",
@@ -40,7 +46,7 @@ __all__ = [
 ]
 
 
-class StateStore(CampaignStore, ContactStore, BatchStore, PollStore, SharedState):
+class StateStore(CampaignStore, ContactStore, BatchStore, PollStore, UpkeepStore, SharedState):
     """Campaign state in Redis under one key prefix."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from dispatcher.errors import CampaignNotFound
 from dispatcher.store.base import StoreBase, now_ms, text, translate
 
-__all__ = ["BatchStore", "Claim"]
+__all__ = ["BatchStore", "Claim", "Sent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,15 @@ class Claim:
     phones: tuple[str, ...] = ()
     lease_until_ms: int = 0
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What recording a create's api call did."""
+
+    moved: int  # contacts moved to `sent`
+    campaign_status: str  # read in the same script: a pause or cancel may have landed meanwhile
+    late: bool  # the claim's lease had run out: the contacts were already `unknown`
 
 
 class BatchStore(StoreBase):
@@ -110,6 +119,8 @@ class BatchStore(StoreBase):
             self.keys.dnc,
             self.keys.dial_counts(today),
             ck.retry,
+            ck.batch_due,
+            ck.leases,
         ]
         args: list[Any] = [now, lease_ms, token, batch_no, daily_cap, tomorrow_ms]
         out = [text(v) for v in self._script("claim_batch")(keys=keys, args=args)]
@@ -126,27 +137,48 @@ class BatchStore(StoreBase):
         self,
         campaign_id: str,
         batch_no: int,
+        token: str,
         api_call_id: str,
         phones: Sequence[str],
         due_ms: int,
         planned_at_ms: int | None = None,
-    ) -> tuple[int, str]:
-        """Record the api call created for a batch, schedule its first poll; (moved, status)."""
+    ) -> Sent:
+        """Record the api call created for a batch under claim `token`; schedule its first poll.
+
+        A success that comes after the claim's lease ran out is recorded too (`Sent.late`): the
+        contacts stay `unknown` until the provider's outcome for that api call replaces it.
+        """
         ck = self.campaign_keys(campaign_id)
-        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.calls, ck.poll]
+        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.calls, ck.poll, ck.leases]
         planned = "" if planned_at_ms is None else planned_at_ms
-        args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), planned, *phones]
-        moved, status = self._script("mark_sent")(keys=keys, args=args)
-        return int(moved), text(status)
+        args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), planned, token, *phones]
+        moved, status, late = self._script("mark_sent")(keys=keys, args=args)
+        # A late success may reach a campaign that already left the active set: its call must
+        # still be polled.
+        self.client.sadd(self.keys.active, campaign_id)
+        return Sent(int(moved), text(status), bool(late))
 
     @translate
     def release_batch(
-        self, campaign_id: str, batch_no: int, token: str, phones: Sequence[str]
-    ) -> bool:
-        """Give a claimed batch back to `pending` (the request provably did not take effect)."""
+        self,
+        campaign_id: str,
+        batch_no: int,
+        token: str,
+        phones: Sequence[str],
+        *,
+        deadline_ms: int,
+    ) -> str:
+        """Give a claimed batch back (the request provably did not take effect).
+
+        Answers `pending` (a message must pick it up again; the reconciler does by `deadline_ms`),
+        `cancelled` (the campaign was cancelled meanwhile: its contacts ended `cancelled`) or ''
+        (not this claim's to give back).
+        """
         ck = self.campaign_keys(campaign_id)
-        keys = [ck.counts, ck.contacts, ck.batch(batch_no)]
-        return bool(self._script("release_batch")(keys=keys, args=[token, *phones]))
+        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.batch_due, ck.leases]
+        args: list[Any] = [token, now_ms(), batch_no, deadline_ms, *phones]
+        code = int(self._script("release_batch")(keys=keys, args=args))
+        return {1: "pending", 2: "cancelled"}.get(code, "")
 
     @translate
     def finish_batch(
@@ -164,8 +196,49 @@ class BatchStore(StoreBase):
         With `only_if`, nothing happens unless the batch's status is that one (checked atomically:
         cancelling a `pending` batch must not touch one a worker has just claimed).
         """
+        moved, finished, _ = self._finish(
+            campaign_id, batch_no, state, reason, batch_status, only_if, lease_expired=False
+        )
+        return moved, finished
+
+    @translate
+    def expire_lease(self, campaign_id: str, batch_no: int, reason: str) -> tuple[int, bool] | None:
+        """End a `sending` batch `unknown` if its lease has run out; None if it had not (or was
+        not sending any more). (moved, campaign finished) otherwise."""
+        moved, finished, applied = self._finish(
+            campaign_id, batch_no, "unknown", reason, "unknown", "sending", lease_expired=True
+        )
+        return (moved, finished) if applied else None
+
+    def _finish(
+        self,
+        campaign_id: str,
+        batch_no: int,
+        state: str,
+        reason: str,
+        batch_status: str,
+        only_if: str,
+        *,
+        lease_expired: bool,
+    ) -> tuple[int, bool, bool]:
         ck = self.campaign_keys(campaign_id)
-        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.batch_phones(batch_no)]
-        args: list[Any] = [state, reason[:500], now_ms(), batch_status, only_if, batch_no]
-        moved, finished = self._script("finish_batch")(keys=keys, args=args)
-        return int(moved), bool(finished)
+        keys = [
+            ck.meta,
+            ck.counts,
+            ck.contacts,
+            ck.batch(batch_no),
+            ck.batch_phones(batch_no),
+            ck.batch_due,
+            ck.leases,
+        ]
+        args: list[Any] = [
+            state,
+            reason[:500],
+            now_ms(),
+            batch_status,
+            only_if,
+            batch_no,
+            "1" if lease_expired else "",
+        ]
+        moved, finished, applied = self._script("finish_batch")(keys=keys, args=args)
+        return int(moved), bool(finished), bool(applied)

@@ -37,13 +37,32 @@ class CampaignStore(StoreBase):
 
     @translate
     def complete_submission(
-        self, campaign_id: str, status: CampaignStatus, fields: dict[str, Any]
+        self,
+        campaign_id: str,
+        status: CampaignStatus,
+        fields: dict[str, Any],
+        *,
+        first_pickup_ms: int | None = None,
+        spacing_ms: float = 0.0,
     ) -> None:
-        """Mark a draft submitted (its batches are about to be enqueued) and make it active."""
+        """Mark a draft submitted (its batches are about to be enqueued) and make it active.
+
+        In the same transaction every batch gets the time a message should have picked it up by
+        (`first_pickup_ms`, then `spacing_ms` apart): if its message is lost before it is even
+        sent, the reconciler sends one when that time has passed.
+        """
         ck = self.campaign_keys(campaign_id)
+        batches = int(self.client.hget(ck.meta, "batches") or 0)
+        first = now_ms() if first_pickup_ms is None else first_pickup_ms
         pipe = self.client.pipeline()
         mapping: dict[Any, Any] = {**fields, "status": status.value, "submitted": 1}
         pipe.hset(ck.meta, mapping=mapping)
+        for start in range(1, batches + 1, 1000):
+            due = {
+                str(bn): first + int((bn - 1) * spacing_ms)
+                for bn in range(start, min(start + 1000, batches + 1))
+            }
+            pipe.zadd(ck.batch_due, due)
         pipe.sadd(self.keys.active, campaign_id)
         pipe.execute()
 
@@ -62,6 +81,9 @@ class CampaignStore(StoreBase):
             ck.tick,
             ck.events,
             ck.retry,
+            ck.batch_due,
+            ck.leases,
+            ck.owed,
         ]
         for bn in range(1, batches + 1):
             names += [ck.batch(bn), ck.batch_phones(bn)]

@@ -65,6 +65,24 @@ class CampaignKeys:
         return f"{self.base}:retry"
 
     @property
+    def batch_due(self) -> str:
+        """Sorted set: pending batches by the time (ms) a message should have picked them up.
+
+        The reconciler sends a batch again when that time passes and it is still pending.
+        """
+        return f"{self.base}:bdue"
+
+    @property
+    def leases(self) -> str:
+        """Sorted set: batches being sent, by the time (ms) their claim's lease runs out."""
+        return f"{self.base}:leases"
+
+    @property
+    def owed(self) -> str:
+        """Hash: provider action owed (park, unpark, replan, cancel) -> `<due ms>:<version>`."""
+        return f"{self.base}:owed"
+
+    @property
     def tick(self) -> str:
         """String: present while a poll message for this campaign is scheduled."""
         return f"{self.base}:tick"
@@ -103,6 +121,11 @@ class Keys:
     def dnc(self) -> str:
         """Set: the do-not-call list (normalised phones)."""
         return f"{self.prefix}:dnc"
+
+    @property
+    def reconciler_lease(self) -> str:
+        """String: held by the worker process whose reconciler sweeps now (one at a time)."""
+        return f"{self.prefix}:reconciler"
 
     def dial_counts(self, day: str) -> str:
         """Hash: phone -> dials started on this UTC day (YYYYMMDD), all campaigns together."""

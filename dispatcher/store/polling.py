@@ -9,7 +9,7 @@ from typing import Any
 
 from dispatcher.store.base import StoreBase, now_ms, text, translate
 
-__all__ = ["PollStore", "ReconcileResult"]
+__all__ = ["CallView", "PollStore", "ReconcileResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,18 @@ class ReconcileResult:
 
     changed: int
     finished: bool
-    strangers: int
+    strangers: int  # phones in the answer that are not the campaign's
+    left_out: int = 0  # the campaign's phones a final answer did not list
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """The provider's view of one api call, ready to apply."""
+
+    api_call_id: str
+    updates: Sequence[tuple[str, str, dict[str, Any]]]  # (phone, terminal state or '', details)
+    next_due_ms: int  # when to look at it again if it stays open
+    final: bool  # every call the provider listed is final
 
 
 class PollStore(StoreBase):
@@ -42,35 +53,57 @@ class PollStore(StoreBase):
     ) -> ReconcileResult:
         """Apply (phone, terminal state or '', details) for one api call; idempotent.
 
-        `retry_policy` is the JSON `{outcome: [max attempts, interval ms]}` of the campaign: an
-        outcome it covers, with attempts left, sends the contact back to wait for another dial.
+        `next_due_ms` None means the call is final. `retry_policy` is the JSON
+        `{outcome: [max attempts, interval ms]}` of the campaign: an outcome it covers, with
+        attempts left, sends the contact back to wait for another dial.
         """
+        final = next_due_ms is None
+        due = now_ms() if next_due_ms is None else next_due_ms
         return self.reconcile_many(
-            campaign_id, [(api_call_id, updates, next_due_ms)], retry_policy
+            campaign_id, [CallView(api_call_id, updates, due, final)], retry_policy
         )[0]
 
     @translate
     def reconcile_many(
         self,
         campaign_id: str,
-        calls: Sequence[tuple[str, Sequence[tuple[str, str, dict[str, Any]]], int | None]],
+        calls: Sequence[CallView],
         retry_policy: str = "",
+        *,
+        authoritative: bool = True,
     ) -> list[ReconcileResult]:
-        """`reconcile` for several api calls, pipelined: one round trip, one script per call."""
+        """`reconcile` for several api calls, pipelined: one round trip, one script per call.
+
+        `authoritative` answers (a `get`) end `unknown` the contacts a final answer leaves out;
+        others (a webhook) keep such a call polled until a `get` says.
+        """
         ck = self.campaign_keys(campaign_id)
-        keys = [ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry]
+        keys = [ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry, ck.calls]
         now = now_ms()
         pipe = self.client.pipeline(transaction=False)
-        for api_call_id, updates, next_due_ms in calls:
-            due = "" if next_due_ms is None else next_due_ms
-            args: list[Any] = [api_call_id, now, due, retry_policy]
-            for phone, state, detail in updates:
+        for call in calls:
+            args: list[Any] = [
+                call.api_call_id,
+                now,
+                "" if call.final else call.next_due_ms,
+                retry_policy,
+                "1" if authoritative else "0",
+                call.next_due_ms,
+                ck.base,
+            ]
+            for phone, state, detail in call.updates:
                 args += [phone, state, json.dumps(detail, separators=(",", ":"))]
             self._script("reconcile")(keys=keys, args=args, client=pipe)
         return [
-            ReconcileResult(int(changed), bool(finished), int(strangers))
-            for changed, finished, strangers in pipe.execute()
+            ReconcileResult(int(changed), bool(finished), int(strangers), int(left_out))
+            for changed, finished, strangers, left_out in pipe.execute()
         ]
+
+    @translate
+    def note_missing(self, campaign_id: str, api_call_id: str) -> int:
+        """Count one more poll in a row that the provider did not return this call; the count."""
+        key = self.campaign_keys(campaign_id).calls
+        return int(self.client.hincrby(key, f"m:{api_call_id}", 1))
 
     @translate
     def reschedule_call(self, campaign_id: str, api_call_id: str, due_ms: int) -> None:
@@ -94,11 +127,17 @@ class PollStore(StoreBase):
         return [(text(member), int(score)) for member, score in raw]
 
     @translate
-    def take_retries(self, campaign_id: str, batch_size: int, most: int = 1000) -> list[int]:
-        """Form batches of the retries that are due; their numbers (to enqueue)."""
+    def take_retries(
+        self, campaign_id: str, batch_size: int, deadline_ms: int, most: int = 1000
+    ) -> list[int]:
+        """Form batches of the retries that are due; their numbers (to enqueue).
+
+        If no message picks a new batch up by `deadline_ms`, the reconciler sends one.
+        """
         ck = self.campaign_keys(campaign_id)
         out = self._script("take_retries")(
-            keys=[ck.meta, ck.contacts, ck.retry], args=[now_ms(), batch_size, ck.base, most]
+            keys=[ck.meta, ck.contacts, ck.retry, ck.batch_due],
+            args=[now_ms(), batch_size, ck.base, most, deadline_ms],
         )
         return [int(bn) for bn in out]
 

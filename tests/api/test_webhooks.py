@@ -26,7 +26,7 @@ def sent_campaign(client: httpx.Client, store: StateStore, n: int = 2) -> tuple[
     campaign_id: str = response.json()["campaign_id"]
     claim = store.claim_batch(campaign_id, 1, 60_000, "test-lease")
     assert claim.outcome == "claimed"
-    store.mark_sent(campaign_id, 1, str(API_CALL_ID), claim.phones, now_ms() + 1000)
+    store.mark_sent(campaign_id, 1, "test-lease", str(API_CALL_ID), claim.phones, now_ms() + 1000)
     return campaign_id, list(claim.phones)
 
 

@@ -1,10 +1,11 @@
--- KEYS: meta, counts, contacts, batch, batch phones, dnc, today's dial counts, retry
+-- KEYS: meta, counts, contacts, batch, batch phones, dnc, today's dial counts, retry,
+--       pending-batch deadlines, leases
 -- ARGV: now_ms, lease_ms, token, batch number, daily cap per number (0: none), defer-until ms
 -- Returns {'claimed', phone...} | {'sending', lease_until_ms} | {'held', campaign status}
 --         | {the batch's status}
 -- uses: prelude
 local meta, counts, contacts, batch, bp, dnc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local cap, retry = KEYS[7], KEYS[8]
+local cap, retry, due_set, leases = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local now, lease, token, bn = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local cap_max, defer_until = tonumber(ARGV[5]), tonumber(ARGV[6])
 local st = redis.call('HGET', batch, 'status') or 'pending'
@@ -48,12 +49,14 @@ for _, phone in ipairs(phones) do
     end
   end
 end
+redis.call('ZREM', due_set, bn)
 if #claimed == 1 then
   redis.call('HSET', batch, 'status', 'done')
   maybe_finish(meta, counts, now)
   return {'empty'}
 end
 redis.call('HSET', batch, 'status', 'sending', 'lease_until', now + lease, 'token', token)
+redis.call('ZADD', leases, now + lease, bn)
 if cap_max > 0 then redis.call('HSET', batch, 'cap_key', cap) end
 redis.call('HINCRBY', batch, 'attempts', 1)
 return claimed

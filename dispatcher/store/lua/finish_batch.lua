@@ -1,14 +1,19 @@
 -- End a batch's still-open contacts in one terminal state with a reason.
--- KEYS: meta, counts, contacts, batch, batch phones
+-- KEYS: meta, counts, contacts, batch, batch phones, pending-batch deadlines, leases
 -- ARGV: state, reason, now_ms, batch status to record, the batch status required ('' any),
---       batch number
--- Returns {contacts moved, campaign finished (0/1)}
+--       batch number, '1' to require that the batch's lease has run out by now_ms
+-- Returns {contacts moved, campaign finished (0/1), 1 if it applied}
 -- uses: prelude
 local meta, counts, contacts, batch, bp = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local due_set, leases = KEYS[6], KEYS[7]
 local state, reason, now, bstatus = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local expected, bn = ARGV[5], ARGV[6]
-if expected ~= '' and (redis.call('HGET', batch, 'status') or 'pending') ~= expected then
-  return {0, 0}
+local expected, bn, lease_expired = ARGV[5], ARGV[6], ARGV[7] == '1'
+local current = redis.call('HGET', batch, 'status') or 'pending'
+if expected ~= '' and current ~= expected then
+  return {0, 0, 0}
+end
+if lease_expired and tonumber(redis.call('HGET', batch, 'lease_until') or '0') > now then
+  return {0, 0, 0}
 end
 local moved = 0
 for _, phone in ipairs(redis.call('LRANGE', bp, 0, -1)) do
@@ -26,4 +31,6 @@ for _, phone in ipairs(redis.call('LRANGE', bp, 0, -1)) do
 end
 redis.call('HSET', batch, 'status', bstatus, 'reason', reason)
 redis.call('HDEL', batch, 'lease_until', 'token')
-return {moved, maybe_finish(meta, counts, now)}
+redis.call('ZREM', due_set, bn)
+redis.call('ZREM', leases, bn)
+return {moved, maybe_finish(meta, counts, now), 1}

@@ -1,23 +1,29 @@
 -- Apply the provider's view of one api call to its contacts; idempotent.
--- KEYS: meta, counts, contacts, poll, retry
--- ARGV: api call id, now_ms, next due ms (or '' to stop polling it), retry policy JSON or '',
---       then triples of
---       (phone, new terminal state or '', detail JSON object)
--- Returns {contacts changed, campaign finished (0/1), phones unknown to the campaign}
+-- KEYS: meta, counts, contacts, poll, retry, calls
+-- ARGV: api call id, now_ms, next due ms (or '' when the provider says every call is final),
+--       retry policy JSON or '', '1' when this answer is authoritative for the whole api call
+--       (a `get`: a contact it leaves out was not called as far as the provider will say),
+--       due ms to poll again when a non-authoritative final answer leaves contacts open,
+--       campaign key base, then triples of (phone, new terminal state or '', detail JSON object)
+-- Returns {contacts changed, campaign finished (0/1), phones unknown to the campaign,
+--          contacts the final answer left out (ended `unknown`, or still polled)}
 -- uses: prelude
-local meta, counts, contacts, poll, retry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local meta, counts, contacts, poll, retry, calls = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local call_id, now, due = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 -- {outcome = {max attempts, interval ms}} for the outcomes the campaign redials
 local policy = ARGV[4] ~= '' and cjson.decode(ARGV[4]) or {}
-local changed, strangers = 0, 0
-for i = 5, #ARGV, 3 do
+local authoritative, fallback_due, base = ARGV[5] == '1', ARGV[6], ARGV[7]
+local changed, strangers, left_out = 0, 0, 0
+local seen = {}
+for i = 8, #ARGV, 3 do
   local phone, state, detail = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  seen[phone] = true
   local raw = redis.call('HGET', contacts, phone)
   if not raw then
     strangers = strangers + 1
   else
     local rec = cjson.decode(raw)
-    if not TERMINAL[rec.s] and rec.c == call_id then
+    if rec.c == call_id and not TERMINAL[rec.s] then
       for k, v in pairs(cjson.decode(detail)) do rec[k] = v end
       local rule = state ~= '' and policy[state] or nil
       if rule and (rec.a or 1) < rule[1] then
@@ -38,12 +44,54 @@ for i = 5, #ARGV, 3 do
         changed = changed + 1
       end
       redis.call('HSET', contacts, phone, cjson.encode(rec))
+    elseif rec.c == call_id and rec.s == 'unknown' and rec.late then
+      -- A create whose success came after its lease ran out: the provider's outcome replaces
+      -- `unknown` (never a retry: the campaign may have finished meanwhile).
+      for k, v in pairs(cjson.decode(detail)) do rec[k] = v end
+      if state ~= '' then
+        move(counts, rec.s, state)
+        rec.s = state
+        rec.late = nil
+        rec.r = nil
+        changed = changed + 1
+      end
+      redis.call('HSET', contacts, phone, cjson.encode(rec))
     end
   end
 end
 if due == '' then
-  redis.call('ZREM', poll, call_id)
+  -- Every call the provider listed is final. Contacts of this api call it did not list (a phone
+  -- left out of calls[], or written differently) would wait forever: an authoritative answer ends
+  -- them `unknown`; a webhook's keeps the call polled, so the next `get` decides.
+  local bn = redis.call('HGET', calls, call_id)
+  if bn then
+    for _, phone in ipairs(redis.call('LRANGE', base .. ':bp:' .. bn, 0, -1)) do
+      if not seen[phone] then
+        local raw = redis.call('HGET', contacts, phone)
+        if raw then
+          local rec = cjson.decode(raw)
+          if rec.c == call_id and rec.s == 'sent' then
+            left_out = left_out + 1
+            if authoritative then
+              move(counts, rec.s, 'unknown')
+              rec.s = 'unknown'
+              rec.r = 'the provider reported api call ' .. call_id .. ' final without this number'
+              redis.call('HSET', contacts, phone, cjson.encode(rec))
+              changed = changed + 1
+            end
+          end
+        end
+      end
+    end
+  end
+  if left_out > 0 and not authoritative then
+    redis.call('ZADD', poll, 'XX', tonumber(fallback_due), call_id)
+  else
+    redis.call('ZREM', poll, call_id)
+    redis.call('HDEL', calls, 'n:' .. call_id, 'm:' .. call_id)
+  end
 else
   redis.call('ZADD', poll, 'XX', tonumber(due), call_id)
+  redis.call('HDEL', calls, 'm:' .. call_id)
 end
-return {changed, maybe_finish(meta, counts, now), strangers}
+return {changed, maybe_finish(meta, counts, now), strangers, left_out}

@@ -1,8 +1,9 @@
 -- Turn due retries into batches (per window group), atomically.
--- KEYS: meta, contacts, retry
--- ARGV: now_ms, batch size, batch key base, most phones to take
+-- KEYS: meta, contacts, retry, pending-batch deadlines
+-- ARGV: now_ms, batch size, batch key base, most phones to take, deadline ms for the new
+--       batches' messages (the reconciler sends them if nobody did by then)
 -- Returns the new batch numbers.
-local meta, contacts, retry = KEYS[1], KEYS[2], KEYS[3]
+local meta, contacts, retry, due_set = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, size, base, most = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', retry, '-inf', now, 'LIMIT', 0, most)
 local open = {}
@@ -19,6 +20,7 @@ for _, phone in ipairs(due) do
         g = {bn = redis.call('HINCRBY', meta, 'batches', 1), fill = 0}
         open[group] = g
         created[#created + 1] = g.bn
+        redis.call('ZADD', due_set, tonumber(ARGV[5]), g.bn)
         redis.call('HSET', base .. ':b:' .. g.bn, 'retry', 1)
         if group ~= '' then redis.call('HSET', base .. ':b:' .. g.bn, 'zone', group) end
       end
