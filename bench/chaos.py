@@ -5,7 +5,13 @@ Redis restarts; then the invariants are checked and printed.
 * the sandbox answers 5 % of requests 5xx (not applied), hangs 2 % past the client's read timeout
   (applied), cuts 1 % mid-response (applied), and refuses with 429 above its rate limit, which is
   set below the workers' own pace so that 429s really happen;
-* Redis (AOF on, `appendfsync everysec`) is restarted once, when a third of the contacts are done.
+* Redis (AOF on) is restarted once, when a third of the contacts are done;
+* with `--self-healing` (what the reconciler is for, issue 9): Redis is SIGKILLed rather than shut
+  down (AOF `everysec`); half the worker kills are SIGTERMs (graceful) instead of SIGKILLs; the
+  campaign is paused and resumed twice, with a worker SIGKILLed while it is paused; a second
+  campaign is cancelled mid-run; and every dramatiq message is deleted from Redis once (a lost
+  queue). Every contact must still end terminal, and the time from the last fault to the end is
+  reported.
 
 Checked afterwards (each printed as a JSON line; the exit status is 1 if any fails):
 phones created more than once = 0; contacts not terminal = 0; counters = per-contact sum; every
@@ -41,11 +47,15 @@ from bench.harness import (
     wait_until,
     worker_env,
 )
+from dispatcher.controls import Controls
 from dispatcher.errors import DispatcherError
+from dispatcher.lifecycle import CampaignStatus
+from dispatcher.queue import make_enqueue
 from dispatcher.store import TERMINAL_STATES, StateStore
+from dispatcher.store.keys import Keys
 
 AMBIGUOUS_FAULTS = frozenset({"error", "hang", "drop"})
-#: The reason `workers.batches._check_lease` gives a batch whose sender stopped mid-request.
+#: The reason the reconciler gives a batch whose sender stopped mid-request (its lease ran out).
 LEASE_REASON = "stopped mid-request"
 
 
@@ -68,6 +78,22 @@ class ChaosConfig:
     restart_redis_at: float | None = 1 / 3
     timeout_s: float = 900.0
     seed: int = 1
+    # --- the self-healing scenario ------------------------------------------------------------
+    #: SIGKILL Redis (AOF everysec) instead of shutting it down (AOF always).
+    redis_kill: bool = False
+    #: Share of worker kills that are SIGTERMs (graceful shutdowns) rather than SIGKILLs.
+    sigterm_share: float = 0.0
+    #: Progress at which the campaign is paused (a worker SIGKILLed while paused) and resumed.
+    pause_at: tuple[float, ...] = ()
+    #: Progress at which every dramatiq message is deleted from Redis; None: never.
+    drop_messages_at: float | None = None
+    #: Contacts of a second campaign, cancelled when it is this far itself; 0: none.
+    cancelled_contacts: int = 0
+    cancel_at: float = 0.2
+    #: The reconciler's grace for a pending batch no message picked up.
+    batch_stale_after_s: float = 60.0
+    #: The sandbox's latency per request (keeps creates in flight when a worker is killed).
+    latency_ms: float = 0.0
 
 
 @dataclass
@@ -78,7 +104,14 @@ class ChaosReport:
     elapsed_s: float = 0.0
     finished: bool = False
     kills: int = 0
+    sigterms: int = 0
     redis_restarts: int = 0
+    pauses: int = 0
+    kills_while_paused: int = 0
+    messages_dropped: int = 0
+    cancelled_campaign: dict[str, int] = field(default_factory=dict)
+    #: Seconds from the last injected fault (kill, restart, drop, pause) to the campaign's end.
+    settle_s: float = 0.0
     states: dict[str, int] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     double_created: int = 0
@@ -103,7 +136,8 @@ class ChaosReport:
 
 
 class _Killer(threading.Thread):
-    """Every few seconds SIGKILLs one worker and starts a replacement; restarts Redis once."""
+    """Every few seconds kills one worker and starts a replacement; the scenario's other faults
+    happen when the campaign has come far enough."""
 
     def __init__(
         self,
@@ -112,31 +146,128 @@ class _Killer(threading.Thread):
         stack: Stack,
         progress: Any,
         report: ChaosReport,
+        controls: Any = None,
     ) -> None:
         super().__init__(daemon=True)
         self.config, self.workers, self.stack = config, workers, stack
-        self.progress, self.report = progress, report
+        self.progress, self.report, self.controls = progress, report, controls
         self.stop = threading.Event()
         self.rng = random.Random(config.seed)
+        self.last_fault = time.monotonic()
+        self.pauses_left = list(config.pause_at)
 
     def run(self) -> None:
         while not self.stop.wait(self.config.kill_every_s):
-            # The newest process is spared: killing workers before they boot tests nothing.
-            alive = self.workers.alive()[:-1] or self.workers.alive()
-            if alive:
-                self.workers.kill(self.rng.choice(alive))
-                self.report.kills += 1
+            self._kill_one(sigterm=self.rng.random() < self.config.sigterm_share)
             self.workers.start(1)
+            done = self._progress()
             at = self.config.restart_redis_at
-            if at is not None and self.report.redis_restarts == 0 and self._progress() >= at:
-                self.stack.redis.restart()
+            if at is not None and self.report.redis_restarts == 0 and done >= at:
+                self.stack.redis.restart(kill=self.config.redis_kill)
                 self.report.redis_restarts += 1
+                self.last_fault = time.monotonic()
+            at = self.config.drop_messages_at
+            if at is not None and self.report.messages_dropped == 0 and done >= at:
+                self.report.messages_dropped = self._drop_messages()
+                self.last_fault = time.monotonic()
+            cancel_due = (
+                self.config.cancelled_contacts
+                and self.controls.other_progress() >= self.config.cancel_at
+            )
+            if cancel_due and not self.report.cancelled_campaign:
+                self.report.cancelled_campaign = {"requested": 1}
+                self._retry(lambda: self.controls.cancel_second())
+            if self.pauses_left and done >= self.pauses_left[0]:
+                self.pauses_left.pop(0)
+                self._pause_and_resume()
+
+    def _kill_one(self, *, sigterm: bool) -> None:
+        # The newest process is spared: killing workers before they boot tests nothing.
+        alive = self.workers.alive()[:-1] or self.workers.alive()
+        if not alive:
+            return
+        victim = self.rng.choice(alive)
+        if sigterm:
+            self.workers.terminate(victim)
+            self.report.sigterms += 1
+        else:
+            self.workers.kill(victim)
+            self.report.kills += 1
+        self.last_fault = time.monotonic()
+
+    def _pause_and_resume(self) -> None:
+        self._retry(lambda: self.controls.pause())
+        self.report.pauses += 1
+        # At once: creates started before the pause are still in flight (the provider is slow),
+        # so the killed worker leaves a batch `sending` in a paused campaign.
+        self._kill_one(sigterm=False)
+        self.report.kills_while_paused += 1
+        self.workers.start(1)
+        time.sleep(1.0)
+        self._retry(lambda: self.controls.resume())
+        self.last_fault = time.monotonic()
+
+    def _drop_messages(self) -> int:
+        """Delete every dramatiq key (queues, delay queues, payloads): a lost queue."""
+        client = self.stack.client()
+        try:
+            namespace = self.controls.namespace
+            keys = list(client.scan_iter(match=f"{namespace}:*"))
+            if keys:
+                client.delete(*keys)
+            return len(keys)
+        finally:
+            client.close()
+
+    @staticmethod
+    def _retry(action: Any) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                action()
+                return
+            except DispatcherError:  # Redis restarting: the operator tries again
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def _progress(self) -> float:
         try:
             return float(self.progress())
         except (DispatcherError, OSError):
             return 0.0
+
+
+class _Operator:
+    """What an operator does during the run: pause and resume the campaign, cancel another."""
+
+    def __init__(self, settings: Any, store: StateStore, main_id: str, other_id: str | None):
+        self.controls = Controls(store, make_enqueue(settings, store.client))
+        self.store, self.main_id, self.other_id = store, main_id, other_id
+        self.namespace = Keys(settings.key_prefix).dramatiq_namespace
+
+    def pause(self) -> None:
+        if self.store.status(self.main_id) in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED):
+            self.controls.pause(self.main_id, "chaos pause")
+
+    def resume(self) -> None:
+        if self.store.status(self.main_id) is CampaignStatus.PAUSED:
+            self.controls.resume(self.main_id)
+
+    def other_progress(self) -> float:
+        """How far the second campaign is (0 when there is none or Redis is away)."""
+        if self.other_id is None:
+            return 0.0
+        try:
+            counts = self.store.counts(self.other_id)
+        except DispatcherError:
+            return 0.0
+        total = sum(counts.values()) or 1
+        return 1 - sum(counts.get(s, 0) for s in ("pending", "sending", "sent")) / total
+
+    def cancel_second(self) -> None:
+        if self.other_id is not None and not finished(self.store, self.other_id):
+            self.controls.cancel(self.other_id)
 
 
 def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
@@ -150,8 +281,10 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
         "hang_s": config.read_timeout_s * 2,
         "drop_rate": config.drop_rate,
         "rate_limit_per_s": config.sandbox_rate_limit_per_s,
+        "latency_ms": config.latency_ms,
     }
-    with Stack(appendonly=True, **sandbox) as stack:
+    fsync = "everysec" if config.redis_kill else "always"
+    with Stack(appendonly=True, appendfsync=fsync, **sandbox) as stack:
         settings = stack.settings("chaos")
         store = StateStore(stack.client(), settings.key_prefix)
         env = worker_env(
@@ -167,13 +300,14 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
             poll_tick_max_s=0.3,
             poll_lease_s=5.0,
             watchdog_interval_s=1.0,
+            batch_stale_after_s=config.batch_stale_after_s,
             # The faults are the point here: the error-burst guards would pause the campaign.
             autopause_ambiguous=0,
             autopause_retry_safe=0,
             autopause_rejected=0,
             log_level="INFO",
         )
-        workers = WorkerGroup(env, log_dir, threads=config.threads)
+        workers = WorkerGroup(env, log_dir, threads=config.threads, shutdown_timeout_ms=15_000)
         started = time.monotonic()
         killer: _Killer | None = None
         try:
@@ -183,18 +317,36 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
             )
             cid = submitted.campaign_id
             assert cid is not None, submitted.as_dict()
+            other = None
+            if config.cancelled_contacts:
+                # Paced slowly on purpose, so that it is mid-flight when it is cancelled.
+                second = submit(
+                    settings,
+                    store,
+                    phones(config.cancelled_contacts, offset=config.contacts),
+                    batch_size=config.batch_size,
+                    dials_per_minute=300,
+                )
+                other = second.campaign_id
 
             def progress() -> float:
                 counts = store.counts(cid)
                 open_ = sum(counts.get(s, 0) for s in ("pending", "sending", "sent"))
                 return 1 - open_ / config.contacts
 
-            killer = _Killer(config, workers, stack, progress, report)
+            operator = _Operator(settings, store, cid, other)
+            killer = _Killer(config, workers, stack, progress, report, operator)
             killer.start()
+
+            def settled(campaign_id: str) -> bool:
+                # Cancelled is not the end: calls already created still reconcile.
+                counts = store.counts(campaign_id)
+                open_ = sum(counts.get(s, 0) for s in ("pending", "sending", "sent"))
+                return finished(store, campaign_id) and open_ == 0
 
             def done() -> bool:
                 try:
-                    return finished(store, cid)
+                    return settled(cid) and (other is None or settled(other))
                 except DispatcherError:  # Redis is restarting
                     return False
 
@@ -202,12 +354,30 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
             killer.stop.set()
             killer.join()
             report.elapsed_s = time.monotonic() - started
+            report.settle_s = max(time.monotonic() - killer.last_fault, 0.0)
             _check(stack, store, cid, report)
+            if other is not None:
+                report.cancelled_campaign = _check_other(stack, store, other, report)
         finally:
             if killer is not None:
                 killer.stop.set()
             workers.stop_all()
     return report
+
+
+def _check_other(
+    stack: Stack, store: StateStore, campaign_id: str, report: ChaosReport
+) -> dict[str, int]:
+    """The cancelled campaign: terminal, counters right; its states (folded into the report's
+    invariants)."""
+    records = list(store.iter_contacts(campaign_id))
+    states: Counter[str] = Counter(r.state for r in records)
+    report.not_terminal += sum(n for s, n in states.items() if s not in TERMINAL_STATES)
+    counters = {k: v for k, v in store.counts(campaign_id).items() if v}
+    report.counter_mismatch += sum(
+        abs(counters.get(s, 0) - states.get(s, 0)) for s in set(states) | set(counters)
+    )
+    return dict(states)
 
 
 def _check(stack: Stack, store: StateStore, campaign_id: str, report: ChaosReport) -> None:
@@ -244,6 +414,20 @@ def _check(stack: Stack, store: StateStore, campaign_id: str, report: ChaosRepor
             report.unknown_unexplained.append(f"{record.phone}: {record.fields.get('r')}")
 
 
+def self_healing(config: ChaosConfig) -> ChaosConfig:
+    """Turn on every fault of the self-healing scenario (issue 9)."""
+    config.redis_kill = True
+    config.sigterm_share = 0.5
+    config.pause_at = (0.15, 0.4)
+    # After the last resume (which re-sends every pending batch): only the reconciler can notice.
+    config.drop_messages_at = 0.6
+    config.latency_ms = 300.0
+    config.cancelled_contacts = max(config.contacts // 10, 50)
+    config.batch_stale_after_s = 3.0
+    config.restart_redis_at = 0.3
+    return config
+
+
 def print_report(report: ChaosReport, config: ChaosConfig) -> None:
     """One JSON line per invariant, then the run's description."""
     checks = {
@@ -262,7 +446,13 @@ def print_report(report: ChaosReport, config: ChaosConfig) -> None:
         finished=report.finished,
         contacts=report.contacts,
         kills=report.kills,
+        sigterms=report.sigterms,
         redis_restarts=report.redis_restarts,
+        pauses=report.pauses,
+        kills_while_paused=report.kills_while_paused,
+        messages_dropped=report.messages_dropped,
+        cancelled_campaign=report.cancelled_campaign,
+        settle_s=report.settle_s,
         states=report.states,
         unknown=report.unknown,
         unknown_after_fault=report.unknown_after_fault,
@@ -284,6 +474,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--kill-every-s", type=float, default=4.0)
     p.add_argument("--no-redis-restart", action="store_true")
     p.add_argument("--timeout-s", type=float, default=900.0)
+    p.add_argument(
+        "--self-healing",
+        action="store_true",
+        help="Redis SIGKILLed, SIGTERMs too, pause/resume with a kill while paused, a cancelled "
+        "second campaign, every queued message deleted once",
+    )
     args = parse_args(p, argv)
     config = ChaosConfig(
         contacts=args.contacts,
@@ -294,6 +490,8 @@ def main(argv: list[str] | None = None) -> None:
         restart_redis_at=None if args.no_redis_restart else 1 / 3,
         timeout_s=args.timeout_s,
     )
+    if args.self_healing:
+        self_healing(config)
     if args.smoke:
         # Only checks that the script runs: the Redis restart's known message loss (see
         # tests/test_chaos.py) would make it wait out its timeout.

@@ -191,6 +191,7 @@ class WorkerGroup:
     env: dict[str, str]
     log_dir: Path
     threads: int = 8
+    shutdown_timeout_ms: int = 3000
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self, count: int = 1) -> list[subprocess.Popen[bytes]]:
@@ -199,7 +200,7 @@ class WorkerGroup:
             path = self.log_dir / f"worker-{len(self.processes)}.log"
             args = [
                 DRAMATIQ, "workers.app", "--processes", "1", "--threads", str(self.threads),
-                "--worker-shutdown-timeout", "3000",
+                "--worker-shutdown-timeout", str(self.shutdown_timeout_ms),
             ]  # fmt: skip
             with path.open("ab") as log:
                 process = subprocess.Popen(  # noqa: S603 - our own fixed argument list
@@ -220,11 +221,18 @@ class WorkerGroup:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
+    @staticmethod
+    def terminate(process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the dramatiq master (a deploy or a scale-down): it passes the signal on to its
+        worker, which finishes what it started (signalling the whole group would signal the
+        worker twice, and a second SIGTERM stops it at once)."""
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+
     def stop_all(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
+            self.terminate(process)
         for process in self.processes:
             try:
                 process.wait(timeout=10)
@@ -277,8 +285,10 @@ class ApiProcess:
 class Stack:
     """An embedded Redis and a sandbox subprocess; a context manager that stops both."""
 
-    def __init__(self, *, appendonly: bool = False, **sandbox: Any) -> None:
-        self.redis = EmbeddedRedis(appendonly=appendonly)
+    def __init__(
+        self, *, appendonly: bool = False, appendfsync: str = "always", **sandbox: Any
+    ) -> None:
+        self.redis = EmbeddedRedis(appendonly=appendonly, appendfsync=appendfsync)
         # The default account's 1,000 would run out within a 100,000-contact campaign (402s).
         sandbox.setdefault("balance", 1e12)
         self.sandbox = SandboxProcess(**sandbox)

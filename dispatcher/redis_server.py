@@ -52,10 +52,16 @@ class EmbeddedRedis:
     """A redis-server subprocess; a context manager that starts it and stops it."""
 
     def __init__(
-        self, *, port: int | None = None, appendonly: bool = False, data_dir: str | None = None
+        self,
+        *,
+        port: int | None = None,
+        appendonly: bool = False,
+        data_dir: str | None = None,
+        appendfsync: str = "always",
     ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.appendfsync = appendfsync
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="dispatcher-redis-")
         self._process: subprocess.Popen[bytes] | None = None
@@ -73,9 +79,11 @@ class EmbeddedRedis:
             "--dir", self.data_dir,
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
-            # With AOF on, every write is on disk before it is acknowledged: a claim or a
-            # recorded api call id must survive a crash, or a batch could be sent twice.
-            "--appendfsync", "always",
+            # With AOF on, by default every write is on disk before it is acknowledged: a claim
+            # or a recorded api call id must survive a crash, or a batch could be sent twice.
+            # (`everysec`, what most deployments run, still survives the process being killed:
+            # what was acknowledged was written to the file, only its fsync lags.)
+            "--appendfsync", self.appendfsync,
             "--daemonize", "no",
             "--loglevel", "warning",
         ]  # fmt: skip
@@ -118,11 +126,14 @@ class EmbeddedRedis:
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def restart(self) -> None:
-        """Stop and start again on the same port and directory (what the chaos run does)."""
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop (or SIGKILL) and start again on the same port and directory (chaos runs)."""
         own = self._own_dir
         self._own_dir = False
         try:
+            if kill and self._process is not None and self._process.poll() is None:
+                self._process.kill()
+                self._process.wait()
             self.stop()
         finally:
             self._own_dir = own

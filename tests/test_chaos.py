@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos import ChaosConfig, ChaosReport, print_report, run_chaos
+from bench.chaos import ChaosConfig, ChaosReport, print_report, run_chaos, self_healing
+from dispatcher.store import TERMINAL_STATES
 
 pytestmark = pytest.mark.slow
 
@@ -61,4 +62,20 @@ def test_a_redis_restart_mid_campaign_loses_no_contact_and_dials_none_twice(
     report = run_chaos(config, tmp_path)
     print_report(report, config)
     assert report.redis_restarts == 1
+    assert_invariants(report)
+
+
+def test_every_contact_ends_terminal_whatever_is_lost(tmp_path: Path) -> None:
+    """The self-healing scenario: Redis SIGKILLed (AOF everysec) and restarted, workers SIGKILLed
+    and SIGTERMed, one SIGKILLed while the campaign is paused, two pause/resumes, a second
+    campaign cancelled mid-run, and every queued dramatiq message deleted once."""
+    config = self_healing(chaos_config(contacts=1500, kill_every_s=3.0, timeout_s=150.0))
+    report = run_chaos(config, tmp_path)
+    print_report(report, config)
+    assert (report.redis_restarts, report.pauses, report.kills_while_paused) == (1, 2, 2)
+    assert report.messages_dropped > 0
+    assert report.sigterms >= 1
+    cancelled = report.cancelled_campaign
+    assert cancelled.get("cancelled", 0) > 0, cancelled
+    assert set(cancelled) <= set(TERMINAL_STATES), cancelled
     assert_invariants(report)
