@@ -142,7 +142,13 @@ def _run(
 
 def _submit(settings: Settings, store: StateStore, spec: Any, contacts_path: Path) -> SubmitReport:
     contacts = open_contacts(contacts_path, settings.default_region)
-    return submit_campaign(store, make_enqueue(settings, store.client), spec, contacts)
+    return submit_campaign(
+        store,
+        make_enqueue(settings, store.client),
+        spec,
+        contacts,
+        pace_per_s=settings.provider_rate_per_s,
+    )
 
 
 def _print_report(console: Console, report: SubmitReport, source: Path) -> None:

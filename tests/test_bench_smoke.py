@@ -27,6 +27,10 @@ EXPECTED = {
     "bench.redis_footprint": {"redis_bytes_per_contact"},
     "bench.chaos": {"chaos_run", "chaos_phones_created_more_than_once"},
     "bench.submit_profile": {"submit_profile_per_row", "submit_profile_add_contacts_server_time"},
+    "bench.reconciler_cost": {
+        "reconciler_commands_per_sweep_idle",
+        "reconciler_commands_per_sweep_midflight",
+    },
 }
 
 

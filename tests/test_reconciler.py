@@ -390,3 +390,18 @@ def test_an_enqueue_that_meets_a_redis_error_raises_state_error(settings: Settin
         send(broker, settings.queue_name, ACTOR_SEND_BATCH, ("c", 1))
     with pytest.raises(StateError):
         BrokerEnqueue(settings, gone).many(ACTOR_SEND_BATCH, [("c", 1)], None)
+
+
+def test_a_create_that_lands_after_a_cancel_records_the_remove_it_owes(
+    ctx: WorkerContext, settings: Settings, redis_client: redis.Redis
+) -> None:
+    cid = submitted(ctx, 4)
+    claim = ctx.store.claim_batch(cid, 1, 60_000, "w")
+    controls = Controls(ctx.store, make_enqueue(settings, redis_client))
+    controls.cancel(cid)
+    owed = ctx.store.owed(cid, "cancel")
+    assert owed is not None
+    ctx.store.settle(cid, owed)  # the cancel's own removes are done...
+    sent = ctx.store.mark_sent(cid, 1, "w", "31", claim.phones, now_ms())  # ...then this lands
+    assert sent.campaign_status == "cancelled"
+    assert ctx.store.owed(cid, "cancel") is not None, "the new call must be removed too"

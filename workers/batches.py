@@ -43,12 +43,12 @@ from dispatcher.metrics import observe_pacing_wait
 from dispatcher.outcomes import backoff_s
 from dispatcher.spec import CampaignSpec, parse_stored_spec
 from dispatcher.store import now_ms
+from dispatcher.store.keys import ACTOR_CONTROL
 from dispatcher.windows import ALWAYS_OPEN_KEY, load_zone, next_open
 from workers.context import WorkerContext
 from workers.guards import auto_pause, record_error
 from workers.limits import batch_limits
 from workers.outages import retry_state
-from workers.owed import owe
 from workers.polling import ensure_poll
 from workers.recordings import shared_record_id
 
@@ -278,12 +278,13 @@ def _create(
         log.warning("batch.sent_late", phones=len(phones))
     else:
         log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
-    ensure_poll(ctx, campaign_id, due)
-    # A pause or cancel that landed while this request was in flight did not see this call.
+    # A pause or cancel that landed while this request was in flight did not see this call: the
+    # script recorded what it owes the provider; this message is only the fast path.
     if sent.campaign_status == CampaignStatus.CANCELLED:
-        owe(ctx, campaign_id, "cancel")
+        ctx.send(ACTOR_CONTROL, (campaign_id, "cancel"))
     elif sent.campaign_status == CampaignStatus.PAUSED and planned_at is not None:
-        owe(ctx, campaign_id, "park")
+        ctx.send(ACTOR_CONTROL, (campaign_id, "park"))
+    ensure_poll(ctx, campaign_id, due)
 
 
 #: An IVR step whose webhookUrl is this gets our own receiver's URL for the campaign.

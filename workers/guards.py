@@ -15,7 +15,6 @@ from dispatcher.effebot.errors import EffebotError
 from dispatcher.errors import TransitionRefused
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
-from dispatcher.queue import make_enqueue
 from dispatcher.store import now_ms
 from workers.context import WorkerContext
 from workers.limits import provider_limit
@@ -26,7 +25,7 @@ log = get_logger(__name__)
 
 
 def _controls(ctx: WorkerContext) -> Controls:
-    return Controls(ctx.store, make_enqueue(ctx.settings, ctx.store.client))
+    return Controls(ctx.store, ctx.enqueue, pace_per_s=ctx.settings.provider_rate_per_s)
 
 
 def auto_pause(ctx: WorkerContext, campaign_id: str, reason: str) -> bool:

@@ -121,6 +121,7 @@ async def submit(
             submission.spec,
             submission.contacts,
             strict=strict,
+            pace_per_s=settings.provider_rate_per_s,
         )
     body = report.as_dict()
     if report.campaign_id is None:
@@ -167,7 +168,7 @@ _CONTROL_ERRORS: dict[int | str, dict[str, Any]] = {
 def _controls(svc: Services) -> Any:
     from dispatcher.controls import Controls
 
-    return Controls(svc.store, svc.enqueue)
+    return Controls(svc.store, svc.enqueue, pace_per_s=svc.settings.provider_rate_per_s)
 
 
 @router.post(

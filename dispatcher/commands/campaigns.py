@@ -88,7 +88,9 @@ def _submit(settings: Settings, store: Any, spec: Any, contacts: Any, strict: bo
     from dispatcher.queue import make_enqueue
 
     enqueue = make_enqueue(settings, store.client)
-    return submit_campaign(store, enqueue, spec, contacts, strict=strict)
+    return submit_campaign(
+        store, enqueue, spec, contacts, strict=strict, pace_per_s=settings.provider_rate_per_s
+    )
 
 
 def _print_report(report: dict[str, Any], as_json: bool) -> None:

@@ -20,7 +20,9 @@ def _controls(settings: Settings) -> Any:
     from dispatcher.queue import make_enqueue
 
     store = open_store(settings)
-    return Controls(store, make_enqueue(settings, store.client))
+    return Controls(
+        store, make_enqueue(settings, store.client), pace_per_s=settings.provider_rate_per_s
+    )
 
 
 def _print_result(result: dict[str, Any], as_json: bool) -> None:

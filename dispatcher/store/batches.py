@@ -146,10 +146,21 @@ class BatchStore(StoreBase):
         """Record the api call created for a batch under claim `token`; schedule its first poll.
 
         A success that comes after the claim's lease ran out is recorded too (`Sent.late`): the
-        contacts stay `unknown` until the provider's outcome for that api call replaces it.
+        contacts stay `unknown` until the provider's outcome for that api call replaces it. If the
+        campaign was cancelled (or paused, for a planned call) meanwhile, the provider action it
+        now owes is recorded in the same script.
         """
         ck = self.campaign_keys(campaign_id)
-        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.calls, ck.poll, ck.leases]
+        keys = [
+            ck.meta,
+            ck.counts,
+            ck.contacts,
+            ck.batch(batch_no),
+            ck.calls,
+            ck.poll,
+            ck.leases,
+            ck.owed,
+        ]
         planned = "" if planned_at_ms is None else planned_at_ms
         args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), planned, token, *phones]
         moved, status, late = self._script("mark_sent")(keys=keys, args=args)
