@@ -157,6 +157,8 @@ class _Killer(threading.Thread):
         self.pauses_left = list(config.pause_at)
 
     def run(self) -> None:
+        if self.config.cancelled_contacts:
+            threading.Thread(target=self._cancel_second, daemon=True).start()
         while not self.stop.wait(self.config.kill_every_s):
             self._kill_one(sigterm=self.rng.random() < self.config.sigterm_share)
             self.workers.start(1)
@@ -170,16 +172,17 @@ class _Killer(threading.Thread):
             if at is not None and self.report.messages_dropped == 0 and done >= at:
                 self.report.messages_dropped = self._drop_messages()
                 self.last_fault = time.monotonic()
-            cancel_due = (
-                self.config.cancelled_contacts
-                and self.controls.other_progress() >= self.config.cancel_at
-            )
-            if cancel_due and not self.report.cancelled_campaign:
-                self.report.cancelled_campaign = {"requested": 1}
-                self._retry(lambda: self.controls.cancel_second())
             if self.pauses_left and done >= self.pauses_left[0]:
                 self.pauses_left.pop(0)
                 self._pause_and_resume()
+
+    def _cancel_second(self) -> None:
+        # On its own thread: the kills, restarts and pauses must not make it miss its moment.
+        while not self.stop.wait(0.2):
+            if self.controls.other_progress() >= self.config.cancel_at:
+                self.report.cancelled_campaign = {"requested": 1}
+                self._retry(lambda: self.controls.cancel_second())
+                return
 
     def _kill_one(self, *, sigterm: bool) -> None:
         # The newest process is spared: killing workers before they boot tests nothing.

@@ -48,7 +48,7 @@ def context(url: str, prefix: str) -> tuple[WorkerContext, httpx.Client]:
         queue_name=prefix,
         effebot_base_url="http://127.0.0.1:9",  # never called: no balance check is configured
         effebot_api_key=SANDBOX_API_KEY,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     client = redis.Redis.from_url(url)
     http = httpx.Client()
