@@ -38,7 +38,7 @@ from dispatcher.effebot.requests import (
 from dispatcher.errors import CampaignNotFound
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
-from dispatcher.metrics import observe_pacing_wait
+from dispatcher.metrics import observe_dials, observe_pacing_wait
 from dispatcher.outcomes import backoff_s
 from dispatcher.spec import CampaignSpec, parse_stored_spec
 from dispatcher.store import now_ms
@@ -245,6 +245,7 @@ def _create(
         ctx, lambda: store.mark_sent(campaign_id, batch_no, api_call_id, phones, due, planned_ms)
     )
     log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
+    observe_dials(len(phones))
     ensure_poll(ctx, campaign_id, due)
     # A pause or cancel that landed while this request was in flight did not see this call.
     if status == CampaignStatus.CANCELLED:
