@@ -1,4 +1,4 @@
-"""deploy/prometheus and deploy/grafana: well-formed, and naming only metrics a running stack exports.
+"""deploy/prometheus and deploy/grafana: well-formed, naming only metrics a running stack exports.
 
 The rule file and the dashboard are parsed (YAML, JSON), each PromQL expression with a PromQL
 parser (promql-parser, the Python binding of the Rust parser Prometheus-compatible tools use), and
@@ -51,9 +51,7 @@ def dashboard() -> dict[str, Any]:
 
 def panel_queries() -> list[str]:
     return [
-        target["expr"]
-        for panel in dashboard()["panels"]
-        for target in panel.get("targets", [])
+        target["expr"] for panel in dashboard()["panels"] for target in panel.get("targets", [])
     ]
 
 
@@ -91,7 +89,8 @@ def test_the_alert_rules_are_well_formed() -> None:
     assert set(document) == {"groups"}
     for group in document["groups"]:
         assert set(group) <= {"name", "interval", "rules", "limit"}
-        assert group["name"] and group["rules"]
+        assert group["name"]
+        assert group["rules"]
     rules = alert_rules()
     names = [rule["alert"] for rule in rules]
     assert len(names) == len(set(names)), names
@@ -101,7 +100,8 @@ def test_the_alert_rules_are_well_formed() -> None:
         assert metric_names(rule["expr"]), rule["alert"]
         assert DURATION.match(rule.get("for", "0s")), rule
         assert rule["labels"]["severity"] in {"page", "warning"}
-        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        assert rule["annotations"]["summary"]
+        assert rule["annotations"]["description"]
 
 
 def test_the_alert_rules_cover_what_should_wake_someone() -> None:
@@ -119,7 +119,9 @@ def test_the_alert_rules_cover_what_should_wake_someone() -> None:
 
 def test_the_dashboard_is_importable_and_every_query_parses() -> None:
     board = dashboard()
-    assert board["uid"] and board["title"] and board["schemaVersion"] >= 36
+    assert board["uid"]
+    assert board["title"]
+    assert board["schemaVersion"] >= 36
     assert "id" not in board or board["id"] is None  # an id would overwrite another dashboard
     variables = {v["name"]: v for v in board["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
@@ -128,7 +130,9 @@ def test_the_dashboard_is_importable_and_every_query_parses() -> None:
     assert len(ids) == len(set(ids))
     for panel in board["panels"]:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24 and grid["h"] > 0, panel["title"]
+        assert grid["x"] >= 0, panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        assert grid["h"] > 0, panel["title"]
         if panel["type"] == "row":
             continue
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
