@@ -18,10 +18,10 @@ from dispatcher.commands.campaigns import export, list_campaigns, status, submit
 from dispatcher.commands.controls import cancel, pause, reschedule, resume
 from dispatcher.commands.demo import demo
 from dispatcher.commands.lists import dnc, records
-from dispatcher.errors import DispatcherError
+from dispatcher.errors import ConfigurationError, DispatcherError
 from dispatcher.logs import configure_logging
 from dispatcher.sandbox.command import sandbox_command
-from dispatcher.settings import Settings
+from dispatcher.settings import Settings, load_settings
 
 __all__ = ["cli", "main"]
 
@@ -50,15 +50,30 @@ def cli(ctx: click.Context) -> None:
     DISPATCHER_REDIS_URL, and DISPATCHER_EFFEBOT_API_KEY for the workers.
     """
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        from dispatcher.spec import format_validation_error
-
-        raise click.ClickException(
-            f"invalid DISPATCHER_* setting: {format_validation_error(exc)}"
-        ) from None
-    configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets())
+        settings = load_settings()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(
+        level=_log_level(settings, ctx.invoked_subcommand),
+        fmt=settings.log_format,
+        secrets=settings.secrets(),
+        stream=sys.stderr,
+    )
     ctx.obj = settings
+
+
+#: Commands that run until stopped: their event log is what an operator watches.
+_SERVICES = frozenset({"serve", "sandbox", "demo"})
+
+
+def _log_level(settings: Settings, command: str | None) -> str:
+    """The settings' level; WARNING for one-shot commands on a terminal unless it was set.
+
+    Data goes to stdout and logs to stderr, always. On a terminal the two land on one screen,
+    where INFO events repeat the report the command prints; DISPATCHER_LOG_LEVEL brings them back.
+    """
+    quiet = command not in _SERVICES and "log_level" not in settings.model_fields_set
+    return "WARNING" if quiet and sys.stderr.isatty() else settings.log_level
 
 
 cli.add_command(submit)
