@@ -1,7 +1,8 @@
 """The `dispatcher` command line: one click group, each command a thin shell over the library.
 
-Errors the user can fix (a bad spec, an unreadable file, Redis not reachable) print one line and
-exit with status 1; usage errors exit with 2 (click's convention); nothing prints a traceback.
+Errors the user can fix (a bad spec or setting, Redis not reachable) print one line on stderr and
+exit with status 1; usage errors (a bad option, a missing file) exit with 2 (click's convention);
+nothing prints a traceback. Data goes to stdout, logs to stderr (`dispatcher.commands.output`).
 """
 
 from __future__ import annotations
