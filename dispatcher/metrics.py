@@ -27,7 +27,9 @@ from prometheus_client.registry import REGISTRY, Collector
 from dispatcher.errors import StateError
 from dispatcher.lifecycle import AUTO_PAUSE_PREFIX, CampaignStatus
 from dispatcher.logs import get_logger
+from dispatcher.queue import queue_for
 from dispatcher.store.fleet import FleetReader
+from dispatcher.store.keys import ACTOR_POLL
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -213,9 +215,6 @@ class FleetCollector(Collector):
     """The deployment's queues, dead letters, live workers, Redis memory and balance, from Redis."""
 
     def __init__(self, store: StateStore, settings: Settings) -> None:
-        from dispatcher.queue import queue_for
-        from dispatcher.store.keys import ACTOR_POLL
-
         self._fleet = FleetReader(store.client, store.keys)
         self._settings = settings
         self._queues = (settings.queue_name, queue_for(settings.queue_name, ACTOR_POLL))
