@@ -1,7 +1,8 @@
 """The `dispatcher` command line: one click group, each command a thin shell over the library.
 
-Errors the user can fix (a bad spec, an unreadable file, Redis not reachable) print one line and
-exit with status 1; usage errors exit with 2 (click's convention); nothing prints a traceback.
+Errors the user can fix (a bad spec or setting, Redis not reachable) print one line on stderr and
+exit with status 1; usage errors (a bad option, a missing file) exit with 2 (click's convention);
+nothing prints a traceback. Data goes to stdout, logs to stderr (`dispatcher.commands.output`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from dispatcher.commands.campaigns import export, list_campaigns, status, submit
 from dispatcher.commands.controls import cancel, pause, reschedule, resume
 from dispatcher.commands.demo import demo
 from dispatcher.commands.lists import dnc, records
-from dispatcher.errors import DispatcherError
+from dispatcher.errors import ConfigurationError, DispatcherError
 from dispatcher.logs import configure_logging
 from dispatcher.sandbox.command import sandbox_command
-from dispatcher.settings import Settings
+from dispatcher.settings import Settings, load_settings
 
 __all__ = ["cli", "main"]
 
@@ -50,15 +51,30 @@ def cli(ctx: click.Context) -> None:
     DISPATCHER_REDIS_URL, and DISPATCHER_EFFEBOT_API_KEY for the workers.
     """
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        from dispatcher.spec import format_validation_error
-
-        raise click.ClickException(
-            f"invalid DISPATCHER_* setting: {format_validation_error(exc)}"
-        ) from None
-    configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets())
+        settings = load_settings()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(
+        level=_log_level(settings, ctx.invoked_subcommand),
+        fmt=settings.log_format,
+        secrets=settings.secrets(),
+        stream=sys.stderr,
+    )
     ctx.obj = settings
+
+
+#: Commands that run until stopped: their event log is what an operator watches.
+_SERVICES = frozenset({"serve", "sandbox", "demo"})
+
+
+def _log_level(settings: Settings, command: str | None) -> str:
+    """The settings' level; WARNING for one-shot commands on a terminal unless it was set.
+
+    Data goes to stdout and logs to stderr, always. On a terminal the two land on one screen,
+    where INFO events repeat the report the command prints; DISPATCHER_LOG_LEVEL brings them back.
+    """
+    quiet = command not in _SERVICES and "log_level" not in settings.model_fields_set
+    return "WARNING" if quiet and sys.stderr.isatty() else settings.log_level
 
 
 cli.add_command(submit)

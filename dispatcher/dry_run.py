@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dispatcher.contacts import Contact, Rejection
-from dispatcher.producer import RejectionTally, WindowGrouping
+from dispatcher.producer import RejectionTally, WindowGrouping, refusal
 from dispatcher.settings import Settings
 from dispatcher.spec import CampaignSpec
 from dispatcher.store import StateStore
@@ -38,6 +38,7 @@ class DryRunReport:
     generated_audio_requests: int = 0
     estimated_duration_s: float = 0.0
     estimated_cost: float = 0.0
+    would_be_refused_because: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"dry_run": True, **asdict(self)}
@@ -48,6 +49,8 @@ def dry_run(
     settings: Settings,
     spec: CampaignSpec,
     contacts: Iterable[Contact | Rejection],
+    *,
+    strict: bool = False,
 ) -> DryRunReport:
     """Everything `submit_campaign` would report, and estimates, without changing anything."""
     report = DryRunReport()
@@ -83,6 +86,7 @@ def dry_run(
     report.rejected = rejections.count
     report.rejected_by_reason = dict(rejections.by_reason.most_common())
     report.rejected_rows = rejections.rows
+    report.would_be_refused_because = refusal(report.rejected, report.would_dial, strict)
     report.batches_by_zone = {
         zone or "all": -(-count // spec.batch_size) for zone, count in sorted(per_zone.items())
     }

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from dispatcher.errors import TransitionRefused
 
-__all__ = ["FINAL_STATUSES", "CampaignStatus", "check_transition"]
+__all__ = ["AUTO_PAUSE_PREFIX", "FINAL_STATUSES", "CampaignStatus", "check_transition"]
 
 
 class CampaignStatus(StrEnum):
@@ -19,6 +19,9 @@ class CampaignStatus(StrEnum):
     FINISHED = "finished"  # every contact is in a terminal state
     CANCELLED = "cancelled"
 
+
+#: The pause reason of a campaign a guard paused starts with this (metrics and alerts look for it).
+AUTO_PAUSE_PREFIX = "auto-paused: "
 
 FINAL_STATUSES = frozenset({CampaignStatus.FINISHED, CampaignStatus.CANCELLED})
 

@@ -4,7 +4,11 @@ Process-wide counters and histograms live in prometheus_client's default registr
 started with `PROMETHEUS_MULTIPROC_DIR` set they are written to the same multiprocess files as
 dramatiq's Prometheus middleware and served by its exposition server; in the web process they are
 served by `GET /metrics`. Contacts by state are not counted as they change: `CampaignCollector`
-reads the counters from Redis at scrape time, for active and recently created campaigns only.
+reads the counters from Redis at scrape time, for active and recently created campaigns only, and
+`FleetCollector` reads what the whole deployment shares (dramatiq's queue depths, dead letters and
+worker heartbeats, Redis memory, the cached balance), so worker liveness needs no metrics from the
+workers themselves. Every web replica reports the same Redis-derived values: aggregate them across
+replicas with `max`, not `sum`.
 
 Labels are low-cardinality on purpose: endpoints, statuses, states, outcomes, and campaign ids of
 a bounded set; never phone numbers nor api call ids.
@@ -21,7 +25,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from dispatcher.errors import StateError
+from dispatcher.lifecycle import AUTO_PAUSE_PREFIX, CampaignStatus
 from dispatcher.logs import get_logger
+from dispatcher.queue import queue_for
+from dispatcher.store.fleet import FleetReader
+from dispatcher.store.keys import ACTOR_POLL
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -32,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CampaignCollector",
+    "FleetCollector",
+    "observe_dials",
     "observe_http_request",
     "observe_pacing_wait",
     "observe_provider_request",
@@ -58,6 +68,10 @@ PROVIDER_LATENCY = Histogram(
     "Latency of requests to the effebot API.",
     ["endpoint"],
     buckets=_LATENCY_BUCKETS_S,
+)
+DIALS = Counter(
+    "dispatcher_dials_total",
+    "Phones in create requests the provider accepted (one dial each; the pace is in requests).",
 )
 PACING_WAIT = Histogram(
     "dispatcher_pacing_wait_seconds",
@@ -95,6 +109,11 @@ def observe_provider_request(endpoint: str, status: str, latency_s: float) -> No
     PROVIDER_LATENCY.labels(endpoint).observe(latency_s)
 
 
+def observe_dials(phones: int) -> None:
+    """A create the provider accepted, with this many phones."""
+    DIALS.inc(phones)
+
+
 def observe_pacing_wait(actor: str, wait_s: float) -> None:
     """A pacing wait a worker is about to sleep (0 when the budget had room)."""
     PACING_WAIT.labels(actor).observe(max(wait_s, 0.0))
@@ -128,10 +147,11 @@ def observe_reconciled(details: CallDetails, source: str) -> None:
 
 
 class CampaignCollector(Collector):
-    """Contacts by state per campaign, read from Redis at scrape time."""
+    """Contacts by state, and campaigns by status, read from Redis at scrape time."""
 
     def __init__(self, store: StateStore, recent: int = 20) -> None:
         self._store = store
+        self._fleet = FleetReader(store.client, store.keys)
         self._recent = recent
 
     def campaign_ids(self) -> list[str]:
@@ -147,19 +167,119 @@ class CampaignCollector(Collector):
             "Contacts per campaign and state (active and recent campaigns).",
             labels=["campaign_id", "state"],
         )
+        campaigns = GaugeMetricFamily(
+            "dispatcher_campaigns",
+            "Active and recent campaigns by status.",
+            labels=["status"],
+        )
+        auto_paused = GaugeMetricFamily(
+            "dispatcher_campaign_auto_paused",
+            "1 for each campaign a guard paused (error burst, balance); its reason is in `status`.",
+            labels=["campaign_id"],
+        )
+        pace = GaugeMetricFamily(
+            "dispatcher_campaign_pace_dials_per_minute",
+            "The own pace (dials_per_minute) of each running or scheduled campaign that sets one.",
+            labels=["campaign_id"],
+        )
         up = GaugeMetricFamily(
             "dispatcher_state_up", "1 when the scrape could read campaign state from Redis."
         )
         try:
-            for campaign_id in self.campaign_ids():
+            ids = self.campaign_ids()
+            for campaign_id in ids:
                 for state, count in self._store.counts(campaign_id).items():
                     contacts.add_metric([campaign_id, state], count)
+            by_status = dict.fromkeys((s.value for s in CampaignStatus), 0)
+            for line in self._fleet.campaign_lines(ids):
+                by_status[line.status] = by_status.get(line.status, 0) + 1
+                paused = line.status == CampaignStatus.PAUSED
+                if paused and (line.pause_reason or "").startswith(AUTO_PAUSE_PREFIX):
+                    auto_paused.add_metric([line.campaign_id], 1)
+                live = line.status in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED)
+                if live and line.dials_per_minute is not None:
+                    pace.add_metric([line.campaign_id], line.dials_per_minute)
+            for status, count in by_status.items():
+                campaigns.add_metric([status], count)
             up.add_metric([], 1)
         except StateError as exc:
             log.warning("metrics.state_unreadable", error=str(exc))
             up.add_metric([], 0)
-        yield contacts
-        yield up
+        yield from (contacts, campaigns, auto_paused, pace, up)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+class FleetCollector(Collector):
+    """The deployment's queues, dead letters, live workers, Redis memory and balance, from Redis."""
+
+    def __init__(self, store: StateStore, settings: Settings) -> None:
+        self._fleet = FleetReader(store.client, store.keys)
+        self._settings = settings
+        self._queues = (settings.queue_name, queue_for(settings.queue_name, ACTOR_POLL))
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._settings
+        limit = GaugeMetricFamily(
+            "dispatcher_provider_rate_limit_per_second",
+            "DISPATCHER_PROVIDER_RATE_PER_S: requests per second to the provider, all processes.",
+        )
+        limit.add_metric([], s.provider_rate_per_s)
+        yield limit
+        if s.min_balance is not None:
+            minimum = GaugeMetricFamily(
+                "dispatcher_provider_balance_minimum",
+                "DISPATCHER_MIN_BALANCE: below it the workers pause every running campaign.",
+            )
+            minimum.add_metric([], s.min_balance)
+            yield minimum
+        try:
+            snapshot = self._fleet.snapshot(self._queues, s.broker_heartbeat_timeout_ms)
+        except StateError as exc:
+            log.warning("metrics.fleet_unreadable", error=str(exc))
+            return
+        ready = GaugeMetricFamily(
+            "dispatcher_queue_messages",
+            "Messages in dramatiq's Redis lists by queue and state: `ready` to run, `delayed` "
+            "(not yet due; workers hold most delayed messages in memory, not in this list).",
+            labels=["queue", "state"],
+        )
+        dead = GaugeMetricFamily(
+            "dispatcher_dead_letters",
+            "Dead-lettered messages per queue (dramatiq's .XQ; kept 7 days).",
+            labels=["queue"],
+        )
+        for depth in snapshot.queues:
+            ready.add_metric([depth.queue, "ready"], depth.ready)
+            ready.add_metric([depth.queue, "delayed"], depth.delayed)
+            dead.add_metric([depth.queue], depth.dead)
+        workers = GaugeMetricFamily(
+            "dispatcher_workers_alive",
+            "Worker processes whose dramatiq broker heartbeat is fresher than "
+            "DISPATCHER_BROKER_HEARTBEAT_TIMEOUT_MS.",
+        )
+        workers.add_metric([], snapshot.workers_alive)
+        used = GaugeMetricFamily("dispatcher_redis_memory_used_bytes", "Redis used_memory.")
+        used.add_metric([], snapshot.redis_used_bytes)
+        most = GaugeMetricFamily(
+            "dispatcher_redis_memory_max_bytes", "Redis maxmemory (0: no limit is set)."
+        )
+        most.add_metric([], snapshot.redis_max_bytes)
+        yield from (ready, dead, workers, used, most)
+        if snapshot.balance is not None and snapshot.balance_checked_at_ms is not None:
+            balance = GaugeMetricFamily(
+                "dispatcher_provider_balance",
+                "The account balance the workers last read with userInfo (only with "
+                "DISPATCHER_MIN_BALANCE set).",
+            )
+            balance.add_metric([], snapshot.balance)
+            checked = GaugeMetricFamily(
+                "dispatcher_provider_balance_checked_timestamp_seconds",
+                "When the balance was last read.",
+            )
+            checked.add_metric([], snapshot.balance_checked_at_ms / 1000)
+            yield from (balance, checked)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

@@ -27,7 +27,7 @@ from dispatcher.spec import CampaignSpec
 from dispatcher.store import StateStore, now_ms
 from dispatcher.windows import CallWindow, contact_zone, group_key
 
-__all__ = ["SubmitReport", "new_campaign_id", "submit_campaign"]
+__all__ = ["SubmitReport", "new_campaign_id", "refusal", "submit_campaign"]
 
 log = get_logger(__name__)
 
@@ -100,6 +100,15 @@ class RejectionTally:
             self.rows.append({"row": item.row, "reason": item.reason, "value": item.value})
 
 
+def refusal(rejected: int, dialable: int, strict: bool) -> str | None:
+    """Pure: why a submission with these counts is refused, or None (the dry run asks too)."""
+    if strict and rejected:
+        return f"{rejected} row(s) rejected and --strict is set"
+    if dialable == 0:
+        return "no contact to dial (every row was rejected, a duplicate or blocked)"
+    return None
+
+
 def submit_campaign(
     store: StateStore,
     enqueue: Enqueue,
@@ -152,12 +161,7 @@ def submit_campaign(
         report.rejected = rejections.count
         report.rejected_by_reason = dict(rejections.by_reason.most_common())
         report.rejected_rows = rejections.rows
-        if strict and report.rejected:
-            report.refused_because = f"{report.rejected} row(s) rejected and --strict is set"
-        elif report.accepted == 0:
-            report.refused_because = (
-                "no contact to dial (every row was rejected, a duplicate or blocked)"
-            )
+        report.refused_because = refusal(report.rejected, report.accepted, strict)
     except BaseException:
         if in_flight is not None:
             in_flight.exception()  # let the chunk being written land before deleting everything

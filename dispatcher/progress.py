@@ -10,6 +10,8 @@ from dispatcher.store import TERMINAL_STATES
 __all__ = ["Progress", "compute_progress"]
 
 OPEN_STATES = ("pending", "sending", "sent")
+#: Terminal states nobody was dialled for: they say nothing about the pace.
+UNDIALLED_STATES = ("blocked", "cancelled", "expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +58,24 @@ def compute_progress(meta: dict[str, str], counts: dict[str, int], now_ms: int) 
     started = int(meta.get("submitted_at") or meta.get("created_at") or now_ms)
     finished = int(meta["finished_at"]) if meta.get("finished_at") else None
     elapsed_s = ((finished or now_ms) - started) / 1000
-    # Blocked contacts were terminal from the start: they say nothing about the pace.
-    progressed = done - counts.get("blocked", 0)
+    # Contacts that ended without a dial (blocked from the start, cancelled, expired) would make
+    # a cancellation look like a burst of calls.
+    progressed = done - sum(counts.get(state, 0) for state in UNDIALLED_STATES)
     rate = progressed / elapsed_s if elapsed_s > 0 and progressed > 0 else None
     eta = (total - done) / rate if rate and total > done else (0.0 if total == done else None)
+    status = meta.get("status", "unknown")
     return Progress(
         campaign_id=meta.get("id", ""),
         name=meta.get("name", ""),
-        status=meta.get("status", "unknown"),
+        status=status,
         counts=dict(sorted(counts.items())),
         total=total,
         done=done,
         rate_per_s=round(rate, 3) if rate else None,
         eta_s=round(eta, 1) if eta is not None else None,
-        pause_reason=meta.get("pause_reason") or None,
+        # The reason of a pause is kept when the campaign is cancelled or finishes; it is news
+        # only while the campaign is paused.
+        pause_reason=(meta.get("pause_reason") or None) if status == "paused" else None,
         created_at_ms=int(meta.get("created_at") or 0),
         finished_at_ms=finished,
     )

@@ -6,12 +6,19 @@ down; nothing below them reads the environment. Tests build `Settings(...)` with
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+from dispatcher.errors import ConfigurationError
+
+__all__ = ["Settings", "load_settings", "settings_error_message"]
+
+ENV_PREFIX = "DISPATCHER_"
+#: What redis-py's `Redis.from_url` accepts.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 #: The key the sandbox accepts unless told otherwise; the demo uses it.
 SANDBOX_API_KEY = "sandbox-key"
@@ -21,7 +28,7 @@ class Settings(BaseSettings):
     """Everything a dispatcher process can be configured with."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DISPATCHER_",
+        env_prefix=ENV_PREFIX,
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
@@ -208,6 +215,16 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        # Checked here, not where the client is built, so every entry point says it in one line.
+        # The URL itself is not echoed: it may hold a password.
+        if value is not None and urlsplit(value).scheme not in REDIS_SCHEMES:
+            schemes = ", ".join(f"{scheme}://" for scheme in REDIS_SCHEMES)
+            raise ValueError(f"a Redis URL starts with {schemes}")
+        return value
+
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction processor."""
         values = [token.get_secret_value() for token in self.api_tokens]
@@ -224,3 +241,26 @@ class Settings(BaseSettings):
 
         token = webhook_token(self.webhook_secret.get_secret_value(), campaign_id)
         return f"{self.public_base_url.rstrip('/')}/webhooks/effebot/{token}"
+
+
+def settings_error_message(exc: ValidationError) -> str:
+    """One line naming each bad environment variable (`DISPATCHER_X: what is wrong`).
+
+    The value is never repeated: it may be a key, a token or a URL with a password.
+    """
+    parts = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        name = f"{ENV_PREFIX}{location[0].upper()}" if location else ENV_PREFIX + "*"
+        where = ".".join([name, *location[1:]])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def load_settings(**values: Any) -> Settings:
+    """`Settings(**values)` from the environment, or `ConfigurationError` naming the variables."""
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigurationError(settings_error_message(exc)) from None

@@ -26,16 +26,20 @@ from __future__ import annotations
 
 import functools
 import re
-import struct
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Literal
-from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dispatcher.phones import phone_time_zones
+from dispatcher.zones import (
+    ZONE_RULES_SINCE,
+    InvalidTimeZone,
+    canonical_zone_name,
+    contact_zone,
+    load_zone,
+)
 
 __all__ = [
     "ALWAYS_OPEN_KEY",
@@ -58,8 +62,6 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: How far ahead `next_open` / `window_close` look before answering "never".
 SCAN_LIMIT_DAYS = 400
-#: Zones whose offsets agree from this instant on are one zone to the dispatcher.
-ZONE_RULES_SINCE = datetime(2020, 1, 1, tzinfo=UTC)
 #: The group key of a window that is open at every instant: every zone shares it.
 ALWAYS_OPEN_KEY = "*"
 
@@ -69,18 +71,6 @@ _MINUTE = timedelta(minutes=1)
 _ZERO = timedelta(0)
 # Offsets are within +-26 hours of UTC in every zone ever defined; one day either side covers them.
 _SLACK = timedelta(days=2)
-
-
-class InvalidTimeZone(ValueError):
-    """A name that is not an IANA time zone known to this machine."""
-
-
-def load_zone(name: str) -> ZoneInfo:
-    """The zone for an IANA name ("Europe/London"), or `InvalidTimeZone`."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidTimeZone(f"unknown time zone {name!r}") from None
 
 
 class CallWindow(BaseModel):
@@ -210,109 +200,7 @@ def _parse_range(text: str) -> tuple[timedelta, timedelta]:
     return start, end
 
 
-# --- zones ---------------------------------------------------------------------------------------
-
-
-def contact_zone(phone_digits: str, explicit: str | None, default: str) -> ZoneInfo:
-    """A contact's zone: the explicit column, else the number's single zone, else the default.
-
-    A number whose candidate zones are all equivalent (the UK's "Europe/London", "Europe/Jersey",
-    ... are one zone under four names) counts as one zone. An invalid explicit name raises
-    `InvalidTimeZone`, so the contact row can be rejected with that reason.
-    """
-    if explicit is not None and explicit.strip():
-        return load_zone(explicit.strip())
-    candidates = phone_time_zones(phone_digits)
-    if len({canonical_zone_name(name) for name in candidates}) == 1:
-        return load_zone(min(candidates, key=_name_preference))
-    return load_zone(default)
-
-
-def canonical_zone_name(name: str) -> str:
-    """One name for all zones with the same rules from `ZONE_RULES_SINCE` on.
-
-    ("Europe/Jersey" -> "Europe/London": they differ only in 19th-century history, which this
-    machine's zone files keep.) The name is the alphabetically first main zone of the family
-    (so "Europe/Berlin" -> "Africa/Ceuta": a label, not a place), else "UTC", else the first
-    name. Unknown names come back as they are.
-    """
-    return _canonical_names().get(name, name)
-
-
-@functools.cache
-def _canonical_names() -> dict[str, str]:
-    """Every available zone name -> its canonical name (read once: ~600 small files, ~0.1 s)."""
-    families: dict[object, list[str]] = {}
-    for name in available_timezones():
-        data = _tzif_bytes(name)
-        if data is not None:
-            families.setdefault(_rules_since(data), []).append(name)
-    names: dict[str, str] = {}
-    for family in families.values():
-        best = min(family, key=_name_preference)
-        for name in family:
-            names[name] = best
-    return names
-
-
-def _name_preference(name: str) -> tuple[int, str]:
-    """Main zones (zone1970.tab: "Europe/London", not "Europe/Jersey") first, then "UTC"."""
-    if name in _main_zones():
-        return 0, name
-    return (1 if name == "UTC" else 2), name
-
-
-@functools.cache
-def _main_zones() -> frozenset[str]:
-    for table in ("zone1970.tab", "zone.tab"):
-        data = _tzif_bytes(table)
-        if data is not None:
-            rows = data.decode("utf-8", "replace").splitlines()
-            return frozenset(row.split("\t")[2] for row in rows if row and not row.startswith("#"))
-    return frozenset()
-
-
-def _tzif_bytes(name: str) -> bytes | None:
-    for root in TZPATH:
-        path = Path(root) / name
-        try:
-            return path.read_bytes()
-        except OSError:
-            continue
-    return None
-
-
-def _rules_since(data: bytes) -> object:
-    """What decides a zone's offsets from `ZONE_RULES_SINCE` on, read from a TZif file.
-
-    The offset in force at the cut-off, each later (instant, offset) change and the footer's
-    POSIX rule for the years after the table; abbreviations and DST flags do not move instants.
-    Files this cannot read are compared whole.
-    """
-    header = struct.Struct(">4s c 15x 6l")
-    if len(data) < header.size or data[:4] != b"TZif" or data[4:5] < b"2":
-        return data
-    _, _, isut, isstd, leap, time_n, type_n, char_n = header.unpack_from(data)
-    offset = header.size + time_n * 5 + type_n * 6 + char_n + leap * 8 + isstd + isut
-    _, _, isut, isstd, leap, time_n, type_n, char_n = header.unpack_from(data, offset)
-    offset += header.size
-    times = struct.unpack_from(f">{time_n}q", data, offset)
-    offset += time_n * 8
-    indexes = data[offset : offset + time_n]
-    offset += time_n
-    utoffs = [struct.unpack_from(">l", data, offset + 6 * i)[0] for i in range(type_n)]
-    offset += type_n * 6 + char_n + leap * 12 + isstd + isut
-    footer = data[offset:].strip()
-    cutoff = int(ZONE_RULES_SINCE.timestamp())
-    current = utoffs[0] if utoffs else 0
-    changes: list[tuple[int, int]] = []
-    for when, index in zip(times, indexes, strict=True):
-        utoff = utoffs[index]
-        if when <= cutoff:
-            current = utoff
-        elif utoff != (changes[-1][1] if changes else current):
-            changes.append((when, utoff))
-    return current, tuple(changes), footer
+# --- groups --------------------------------------------------------------------------------------
 
 
 def group_key(window: CallWindow, zone: ZoneInfo) -> str:

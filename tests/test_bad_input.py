@@ -93,7 +93,7 @@ SUBMIT_CASES: dict[str, SubmitCase] = {
     "csv-empty-file": SubmitCase("empty", contacts=""),
     "csv-without-a-phone-column": SubmitCase("phone", contacts="name,email\nAnn,a@example.com\n"),
     "csv-binary-garbage": SubmitCase("utf-8", contacts=b"\xff\xfe\x00\x01\x89PNG\r\n\x1a\n\x00"),
-    "contacts-file-missing": SubmitCase("missing.csv", contacts_name="-missing.csv"),
+    "contacts-file-missing": SubmitCase("missing.csv", contacts_name="-missing.csv", exit_code=2),
     "contacts-unknown-extension": SubmitCase("format", contacts_name="contacts.xlsx"),
     "contacts-is-a-directory": SubmitCase("directory", contacts_name="dir/", exit_code=2),
     # contacts: every row bad (refused), or one bad row with --strict
@@ -129,7 +129,7 @@ SUBMIT_CASES: dict[str, SubmitCase] = {
     "spec-not-json": SubmitCase("spec", spec="{not json"),
     "spec-not-toml": SubmitCase("spec", spec="name = [unclosed", spec_name="spec.toml"),
     "spec-a-list": SubmitCase("spec", spec=[SPEC]),
-    "spec-missing-file": SubmitCase("nope.json", spec_name="-nope.json"),
+    "spec-missing-file": SubmitCase("nope.json", spec_name="-nope.json", exit_code=2),
     "spec-unknown-field": SubmitCase("colour", spec={**SPEC, "colour": "red"}),
     "spec-without-call-or-template": SubmitCase("call", spec={"name": "x"}),
     "spec-sms-text-too-long": SubmitCase(
@@ -163,7 +163,10 @@ SUBMIT_CASES: dict[str, SubmitCase] = {
     "flag-unknown-option": SubmitCase("--frobnicate", args=("--frobnicate",), exit_code=2),
     # settings
     "setting-not-a-number": SubmitCase(
-        "provider_rate_per_s", env=(("DISPATCHER_PROVIDER_RATE_PER_S", "fast"),)
+        "DISPATCHER_PROVIDER_RATE_PER_S:", env=(("DISPATCHER_PROVIDER_RATE_PER_S", "fast"),)
+    ),
+    "setting-redis-url-not-redis": SubmitCase(
+        "DISPATCHER_REDIS_URL:", env=(("DISPATCHER_REDIS_URL", "http://localhost:6379"),)
     ),
     "setting-redis-url-unset": SubmitCase(
         "DISPATCHER_REDIS_URL", env=(("DISPATCHER_REDIS_URL", None),)

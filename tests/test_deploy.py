@@ -3,7 +3,9 @@
 kubernetes-validate ships the Kubernetes JSON schemas, so the core kinds are schema-validated
 offline; KEDA's CRDs are not in it, so its objects are checked field by field. Everything that must
 agree between files (names, labels, ports, probes, queue keys, shutdown timeouts, the settings'
-variable names, the lock) is checked here rather than trusted.
+variable names, the Redis connection, the image, the lock and its hashes, what the Docker build
+context holds) is checked here rather than trusted. No Docker engine is needed: the Dockerfile and
+.dockerignore are read, not built.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
+from dispatcher.queue import queue_for
 from dispatcher.settings import Settings
-from dispatcher.store.keys import Keys
+from dispatcher.store.keys import ACTOR_POLL, ACTOR_SEND_BATCH, Keys
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -34,6 +38,7 @@ OTHER_VARIABLES = {
     "PROMETHEUS_MULTIPROC_DIR",
     "dramatiq_prom_db",
     "REDIS_ADDRESS",
+    "REDIS_DB",
     "REDIS_PASSWORD",
 }
 
@@ -126,24 +131,123 @@ def test_the_web_server_stops_within_its_grace_period() -> None:
     assert web["terminationGracePeriodSeconds"] > pre_stop_s + GRACEFUL_SHUTDOWN_S
 
 
-def test_keda_scales_the_worker_deployment_on_its_dramatiq_queues() -> None:
+def test_keda_scales_the_worker_deployment_on_the_poll_queue_backlog_alone() -> None:
+    # The pace is global: a batch backlog drains at the same rate whatever the worker count, and
+    # delayed messages wait in worker memory. Polls and controls waiting in Redis mean every
+    # worker thread is busy: that is the one signal more workers answer (deploy/README.md).
     config = one("ConfigMap", "dispatcher-config")["data"]
-    keys = Keys(config["DISPATCHER_KEY_PREFIX"])
-    queue = f"{keys.dramatiq_namespace}:{config['DISPATCHER_QUEUE_NAME']}"
+    namespace = Keys(config["DISPATCHER_KEY_PREFIX"]).dramatiq_namespace
+    queue = config["DISPATCHER_QUEUE_NAME"]
     scaled = one("ScaledObject", "dispatcher-worker")["spec"]
     assert scaled["scaleTargetRef"]["name"] == "dispatcher-worker"
-    assert scaled["minReplicaCount"] >= 1  # the watchdog must always run somewhere
+    assert scaled["minReplicaCount"] >= 1  # the reconciler must always run somewhere
     assert scaled["maxReplicaCount"] > scaled["minReplicaCount"]
-    lists = {t["metadata"]["listName"] for t in scaled["triggers"]}
-    assert lists == {queue, f"{queue}.DQ"}
-    auth = one("TriggerAuthentication", "dispatcher-redis")["spec"]["secretTargetRef"]
-    secret = one("Secret", "dispatcher-secrets")["stringData"]
+    lists = [t["metadata"]["listName"] for t in scaled["triggers"]]
+    assert lists == [f"{namespace}:{queue_for(queue, ACTOR_POLL)}"]
+    assert f"{namespace}:{queue_for(queue, ACTOR_SEND_BATCH)}" not in lists
+    assert not [name for name in lists if name.endswith(".DQ")]
     for trigger in scaled["triggers"]:
         assert trigger["type"] == "redis"
-        assert trigger["authenticationRef"]["name"] == "dispatcher-redis"
         assert int(trigger["metadata"]["listLength"]) > 0
-    assert {ref["parameter"] for ref in auth} == {"address", "password"}
-    assert all(ref["key"] in secret for ref in auth)
+
+
+def test_keda_reads_the_redis_connection_from_the_worker_environment() -> None:
+    scaled = one("ScaledObject", "dispatcher-worker")["spec"]
+    worker = container(one("Deployment", "dispatcher-worker"))
+    assert scaled["scaleTargetRef"]["envSourceContainerName"] == worker["name"]
+    config = one("ConfigMap", "dispatcher-config")["data"]
+    secret = one("Secret", "dispatcher-secrets")["stringData"]
+    for trigger in scaled["triggers"]:
+        metadata = trigger["metadata"]
+        # Nothing written twice: no literal address, host, port or password in the trigger.
+        assert not {"address", "host", "port", "password"} & set(metadata)
+        assert metadata["addressFromEnv"] in config
+        assert metadata["passwordFromEnv"] in secret
+        assert metadata["databaseIndex"] == config["REDIS_DB"]
+    assert [m for m in manifests() if m["kind"] == "TriggerAuthentication"] == []
+
+
+def test_the_redis_address_is_fully_qualified() -> None:
+    # KEDA's operator runs in its own namespace: a short service name would resolve there.
+    host, _, port = one("ConfigMap", "dispatcher-config")["data"]["REDIS_ADDRESS"].rpartition(":")
+    assert int(port) > 0
+    assert "." in host, host
+    namespace = documents(K8S / "kustomization.yaml")[0]["namespace"]
+    if ".svc" in host:
+        assert host.endswith(f".{namespace}.svc.cluster.local") or host.count(".") >= 4, host
+
+
+def expand(value: str, variables: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion of an env value or an argument."""
+    return re.sub(r"\$\((\w+)\)", lambda m: variables[m.group(1)], value)
+
+
+def test_every_deployment_derives_the_redis_url_from_the_same_variables() -> None:
+    config = one("ConfigMap", "dispatcher-config")["data"]
+    secret = one("Secret", "dispatcher-secrets")["stringData"]
+    assert "DISPATCHER_REDIS_URL" not in config
+    assert "DISPATCHER_REDIS_URL" not in secret
+    urls = set()
+    for deployment in ("dispatcher-web", "dispatcher-worker"):
+        env = {e["name"]: e["value"] for e in container(one("Deployment", deployment))["env"]}
+        urls.add(env["DISPATCHER_REDIS_URL"])
+    assert len(urls) == 1
+    (template,) = urls
+    assert set(re.findall(r"\$\((\w+)\)", template)) == {
+        "REDIS_ADDRESS",
+        "REDIS_DB",
+        "REDIS_PASSWORD",
+    }
+    url = expand(template, {**config, **secret})
+    settings = Settings(redis_url=url, _env_file=None)  # type: ignore[call-arg]
+    assert settings.redis_url == url
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    assert f"{parts.hostname}:{parts.port}" == config["REDIS_ADDRESS"]
+    assert parts.password == secret["REDIS_PASSWORD"]
+    assert parts.path == f"/{config['REDIS_DB']}"
+
+
+def test_the_autoscaler_alone_sets_the_worker_replica_count() -> None:
+    assert "replicas" not in one("Deployment", "dispatcher-worker")["spec"]
+    assert one("Deployment", "dispatcher-web")["spec"]["replicas"] >= 2
+
+
+def test_worker_threads_come_from_the_setting() -> None:
+    worker = container(one("Deployment", "dispatcher-worker"))
+    assert option(worker["args"], "--threads") == "$(DISPATCHER_WORKER_THREADS)"
+    threads = one("ConfigMap", "dispatcher-config")["data"]["DISPATCHER_WORKER_THREADS"]
+    assert Settings(worker_threads=threads, _env_file=None).worker_threads >= 1  # type: ignore[call-arg]
+    procfile = (ROOT / "Procfile").read_text()
+    assert "--threads ${DISPATCHER_WORKER_THREADS" in procfile
+
+
+def test_scale_down_is_paced_by_the_hpa_behaviour_not_by_a_cooldown() -> None:
+    # KEDA's cooldownPeriod only applies to scaling to zero, which minReplicaCount >= 1 forbids.
+    scaled = one("ScaledObject", "dispatcher-worker")["spec"]
+    assert "cooldownPeriod" not in scaled
+    behavior = scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300
+    assert behavior["scaleDown"]["policies"]
+
+
+def test_the_namespace_is_an_object_applied_first() -> None:
+    kustomization = documents(K8S / "kustomization.yaml")[0]
+    (namespace,) = [m for m in manifests() if m["kind"] == "Namespace"]
+    assert namespace["metadata"]["name"] == kustomization["namespace"]
+    assert kustomization["resources"][0] == "namespace.yaml"
+
+
+def test_the_image_is_fully_qualified_and_tagged_with_the_release() -> None:
+    kustomization = documents(K8S / "kustomization.yaml")[0]
+    (image,) = kustomization["images"]
+    for deployment in ("dispatcher-web", "dispatcher-worker"):
+        assert container(one("Deployment", deployment))["image"] == image["name"]
+    registry = image["newName"].split("/")[0]
+    assert "." in registry or ":" in registry, image  # else nodes look on Docker Hub
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert image["newTag"] == version
 
 
 def test_every_deployment_reads_the_config_and_secret_that_exist() -> None:
@@ -186,7 +290,7 @@ def test_the_secrets_hold_the_secrets_and_the_config_does_not() -> None:
         "DISPATCHER_EFFEBOT_API_KEY",
         "DISPATCHER_API_TOKENS",
         "DISPATCHER_WEBHOOK_SECRET",
-        "DISPATCHER_REDIS_URL",
+        "REDIS_PASSWORD",
     }
     assert sensitive <= secret
     assert not sensitive & config
@@ -229,33 +333,113 @@ def test_compose_runs_redis_with_aof_and_web_worker_and_the_sandbox_as_the_provi
     assert images == {services["sandbox"]["image"]}  # one image, built once
 
 
-def test_the_dockerfile_is_slim_non_root_and_installs_only_the_lock() -> None:
+def dockerfile_stages() -> list[str]:
     text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
-    stages = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
-    assert stages
-    assert all("slim" in image for image in stages)
-    final = text.rsplit("\nFROM ", 1)[1]
+    return ["FROM " + part for part in re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]]
+
+
+def instructions(stage: str, name: str) -> list[str]:
+    """Every `name` instruction of a stage, continuation lines joined."""
+    joined = stage.replace("\\\n", " ")
+    return [line for line in joined.splitlines() if line.startswith(f"{name} ")]
+
+
+def test_the_dockerfile_is_slim_non_root_and_installs_only_the_lock() -> None:
+    build, final = dockerfile_stages()
+    assert all("slim" in stage.split()[1] for stage in (build, final))
     assert re.search(r"^USER (?!0\b|root\b)\S+", final, flags=re.MULTILINE)
     assert "build-essential" not in final
-    installs = re.findall(r"pip install [^\n\\]*(?:\\\n[^\n\\]*)*", final)
+    # What is downloaded is checked against the lock's hashes ...
+    (download,) = [r for r in instructions(build, "RUN") if "requirements.lock" in r]
+    assert "--require-hashes" in download
+    # ... and the runtime installs those wheels only, from no index, and checks they fit.
+    installs = [r for r in instructions(final, "RUN") if "pip install" in r]
     assert installs
-    assert all("--no-index" in line for line in installs)
-    assert "requirements.lock" in final
+    assert all("--no-index" in r and "/wheels/" in r for r in installs)
+    assert "pip check" in installs[0]
+    assert "setuptools==" not in (DEPLOY / "Dockerfile").read_text()
 
 
-def test_the_lock_pins_every_runtime_dependency() -> None:
+def locked() -> dict[str, tuple[str, list[str]]]:
+    """Locked name -> (version, sha256 hashes)."""
+    text = (DEPLOY / "requirements.lock").read_text(encoding="utf-8").replace("\\\n", " ")
+    found = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        requirement, *options = line.split()
+        name, version = requirement.split("==")
+        hashes = [o.removeprefix("--hash=sha256:") for o in options if o.startswith("--hash=")]
+        found[canonicalize_name(name)] = (version, hashes)
+    return found
+
+
+def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    lines = (DEPLOY / "requirements.lock").read_text(encoding="utf-8").splitlines()
-    pins = [line for line in lines if line and not line.startswith("#")]
-    assert all(re.fullmatch(r"[a-z0-9\-]+==[\w.\-+]+", pin) for pin in pins), pins
-    locked = {canonicalize_name(pin.split("==")[0]) for pin in pins}
+    pins = locked()
+    assert pins
+    for name, (_, hashes) in pins.items():
+        assert hashes, name
+        assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), name
     environment = {"sys_platform": "linux", "python_version": "3.11"}
-    needed = {
-        canonicalize_name(req.name)
-        for req in map(Requirement, project["dependencies"])
-        if req.marker is None or req.marker.evaluate(environment)
-    }
-    assert needed <= locked, needed - locked
+    for requirement in map(Requirement, project["dependencies"]):
+        if requirement.marker is not None and not requirement.marker.evaluate(environment):
+            continue
+        version, _ = pins[canonicalize_name(requirement.name)]
+        assert requirement.specifier.contains(version, prereleases=True), (requirement, version)
+
+
+def test_the_lock_holds_no_old_setuptools() -> None:
+    # 65.x (what `python -m venv` bundles) has known vulnerabilities; 78.1.1 fixed the last one.
+    version, _ = locked().get("setuptools", ("999", []))
+    assert Version(version) >= Version("78.1.1")
+
+
+def dockerignored(path: str) -> bool:
+    """Whether the Docker build context leaves `path` out (the daemon's own matching rules)."""
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    excluded = False
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.removeprefix("!").strip("/")
+        regex = "".join(
+            ".*" if token == "**" else "[^/]*" if token == "*" else "[^/]" if token == "?" else
+            re.escape(token)
+            for token in re.findall(r"\*\*|\*|\?|[^*?]+", pattern)
+        )  # fmt: skip
+        parts = path.split("/")
+        if any(re.fullmatch(regex, "/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+            excluded = not negate
+    return excluded
+
+
+def test_the_docker_build_context_holds_what_the_dockerfile_copies_and_no_secrets() -> None:
+    copied = [
+        source
+        for stage in dockerfile_stages()
+        for copy in instructions(stage, "COPY")
+        if "--from=" not in copy
+        for source in copy.split()[1:-1]
+    ]
+    assert copied
+    for source in copied:
+        assert not dockerignored(source), source
+    for kept in ("dispatcher/cli.py", "dispatcher/store/lua/claim_batch.lua", "workers/app.py"):
+        assert not dockerignored(kept), kept
+    for left_out in (
+        ".git/HEAD",
+        ".venv/bin/python",
+        ".env",
+        "dispatcher/.env",
+        "out/demo.csv",
+        "tests/test_cli.py",
+        "dispatcher/__pycache__/cli.cpython-311.pyc",
+    ):
+        assert dockerignored(left_out), left_out
 
 
 def test_the_procfile_lists_web_and_worker_like_the_manifests() -> None:

@@ -343,3 +343,15 @@ def test_a_one_day_window_opens_within_a_week_and_matches_a_minute_by_minute_sea
     while not is_open(window, zone, max(minute, at)):
         minute += _MINUTE_
     assert opened == max(minute, at)
+
+
+def test_a_zone_is_grouped_under_its_own_name_not_the_first_of_its_rule_family() -> None:
+    # Berlin shares its rules with Africa/Ceuta and New York with America/Detroit; a batch of
+    # Berliners must still say Europe/Berlin.
+    berlin = contact_zone("493090182000", None, "UTC")
+    new_york = contact_zone("12125550143", None, "UTC")
+    assert (berlin.key, new_york.key) == ("Europe/Berlin", "America/New_York")
+    assert group_key(OFFICE, berlin) == "Europe/Berlin"
+    assert group_key(OFFICE, new_york) == "America/New_York"
+    assert canonical_zone_name("Europe/Busingen") == "Europe/Zurich"  # a German enclave, CH time
+    assert canonical_zone_name("Asia/Calcutta") == "Asia/Kolkata"

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dispatcher.errors import ConfigurationError
 from dispatcher.logs import configure_logging
-from dispatcher.settings import Settings
+from dispatcher.settings import load_settings
 from workers.setup import build_worker_app
 
-settings = Settings()
+settings = load_settings()
 configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets())
 # Fail at start, not on the first message: a worker that cannot do its job must not look healthy.
 if settings.redis_url is None:

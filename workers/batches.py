@@ -39,7 +39,7 @@ from dispatcher.effebot.requests import (
 from dispatcher.errors import CampaignNotFound
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
-from dispatcher.metrics import observe_pacing_wait
+from dispatcher.metrics import observe_dials, observe_pacing_wait
 from dispatcher.outcomes import backoff_s
 from dispatcher.spec import CampaignSpec, parse_stored_spec
 from dispatcher.store import now_ms
@@ -278,6 +278,7 @@ def _create(
         log.warning("batch.sent_late", phones=len(phones))
     else:
         log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
+    observe_dials(len(phones))
     # A pause or cancel that landed while this request was in flight did not see this call: the
     # script recorded what it owes the provider; this message is only the fast path.
     if sent.campaign_status == CampaignStatus.CANCELLED:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dispatcher.controls import Controls
 from dispatcher.effebot.errors import EffebotError
 from dispatcher.errors import TransitionRefused
-from dispatcher.lifecycle import CampaignStatus
+from dispatcher.lifecycle import AUTO_PAUSE_PREFIX, CampaignStatus
 from dispatcher.logs import get_logger
 from dispatcher.store import now_ms
 from workers.context import WorkerContext
@@ -31,7 +31,7 @@ def _controls(ctx: WorkerContext) -> Controls:
 def auto_pause(ctx: WorkerContext, campaign_id: str, reason: str) -> bool:
     """Pause the campaign for `reason` unless it is not running; True if this call paused it."""
     try:
-        _controls(ctx).pause(campaign_id, f"auto-paused: {reason}")
+        _controls(ctx).pause(campaign_id, f"{AUTO_PAUSE_PREFIX}{reason}")
     except TransitionRefused:
         return False
     log.warning("campaign.auto_paused", campaign_id=campaign_id, reason=reason)

@@ -19,6 +19,7 @@ from dispatcher.metrics import worker_middleware
 from dispatcher.queue import make_broker
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
+from dispatcher.store.keys import WORKER_ID_PREFIX
 from workers.actors import Actors, declare_actors
 from workers.context import ProcessResources
 from workers.reconciler import Reconciler
@@ -51,6 +52,8 @@ def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
         *worker_middleware(settings),
     ]
     broker = make_broker(settings, store.client, middleware=middleware)
+    # Heartbeats under this name count as a live worker (`dispatcher_workers_alive`).
+    broker.broker_id = f"{WORKER_ID_PREFIX}{broker.broker_id}"
     actors = declare_actors(broker, settings.queue_name, resources.context)
     dramatiq.set_broker(broker)
     return WorkerApp(broker=broker, actors=actors, resources=resources, store=store)

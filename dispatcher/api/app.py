@@ -20,7 +20,7 @@ from dispatcher.api.services import Services
 from dispatcher.api.sources import networks
 from dispatcher.errors import ConfigurationError
 from dispatcher.logs import get_logger
-from dispatcher.metrics import CampaignCollector
+from dispatcher.metrics import CampaignCollector, FleetCollector
 from dispatcher.queue import make_enqueue
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
     enqueue = make_enqueue(settings, store.client)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CampaignCollector(store, settings.metrics_recent_campaigns))
+    registry.register(FleetCollector(store, settings))
     if not settings.api_tokens:
         log.warning("api.no_tokens", hint="set DISPATCHER_API_TOKENS; every intake route is 401")
     if settings.webhook_secret is None:

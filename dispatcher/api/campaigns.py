@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Iterator
@@ -111,7 +112,11 @@ async def submit(
     ) as submission:
         if dry_run:
             estimate = await run_in_threadpool(
-                run_dry, svc.store, settings, submission.spec, submission.contacts
+                functools.partial(run_dry, strict=strict),
+                svc.store,
+                settings,
+                submission.spec,
+                submission.contacts,
             )
             return JSONResponse(estimate.as_dict(), status_code=200)
         report = await run_in_threadpool(

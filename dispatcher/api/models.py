@@ -92,6 +92,9 @@ class DryRunBody(BaseModel):
     generated_audio_requests: int
     estimated_duration_s: float
     estimated_cost: float
+    would_be_refused_because: str | None = Field(
+        None, description="Why the real submission would be refused (422), if it would be."
+    )
 
 
 class CampaignProgress(BaseModel):

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
-import json
+import os
 import sys
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from dispatcher.commands.context import open_store, settings_of
+from dispatcher.commands.output import echo_json, echo_json_line, json_option
 from dispatcher.settings import Settings
 
-__all__ = ["export", "list_campaigns", "status", "submit"]
+__all__ = ["LIST_LIMIT_DEFAULT", "LIST_LIMIT_MAX", "export", "list_campaigns", "status", "submit"]
+
+#: `list --limit`: the same bounds as the HTTP API's `GET /campaigns?limit=` (a test compares them).
+LIST_LIMIT_DEFAULT = 50
+LIST_LIMIT_MAX = 500
+#: Rejected rows printed by the text reports (the JSON report has the first 100).
+ROWS_SHOWN = 10
+
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 # --- submit ---------------------------------------------------------------------------------------
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("contacts_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=_EXISTING_FILE)
+@click.argument("contacts_file", type=_EXISTING_FILE)
 @click.option("--name", help="Override the spec's campaign name.")
 @click.option("--batch-size", type=int, help="Override phones per create request.")
 @click.option("--dials-per-minute", type=float, help="Override the campaign's pace.")
@@ -36,7 +47,7 @@ __all__ = ["export", "list_campaigns", "status", "submit"]
     is_flag=True,
     help="Validate and report what would be dialled, the batches and estimates; change nothing.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("Print the report as JSON")
 @click.pass_context
 def submit(
     ctx: click.Context,
@@ -51,7 +62,11 @@ def submit(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Submit a campaign: SPEC_FILE (.json/.toml) and CONTACTS_FILE (.csv/.jsonl)."""
+    """Submit a campaign: SPEC_FILE (.json/.toml) and CONTACTS_FILE (.csv/.jsonl).
+
+    Exits 1 when the submission is refused (nothing to dial, or a rejected row with --strict);
+    a dry run exits 1 when the real submission would be.
+    """
     from dispatcher.contacts import open_contacts
     from dispatcher.spec import load_spec
 
@@ -68,14 +83,13 @@ def submit(
     if dry_run:
         from dispatcher.dry_run import dry_run as run_dry
 
-        estimate = run_dry(store, settings, spec, contacts).as_dict()
+        estimate = run_dry(store, settings, spec, contacts, strict=strict).as_dict()
         if as_json:
-            click.echo(json.dumps(estimate, indent=2))
+            echo_json(estimate)
         else:
-            click.echo("dry run: nothing was written or enqueued")
-            for key, value in estimate.items():
-                if key not in ("dry_run", "rejected_rows"):
-                    click.echo(f"  {key}: {value}")
+            _print_dry_run(estimate)
+        if estimate["would_be_refused_because"] is not None:
+            ctx.exit(1)
         return
     report = _submit(settings, store, spec, contacts, strict)
     _print_report(report.as_dict(), as_json)
@@ -95,7 +109,7 @@ def _submit(settings: Settings, store: Any, spec: Any, contacts: Any, strict: bo
 
 def _print_report(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo_json(report)
         return
     if report["campaign_id"] is None:
         click.echo(f"refused: {report['refused_because']}", err=True)
@@ -105,10 +119,31 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
         f"accepted {report['accepted']}, duplicates {report['duplicates']}, "
         f"blocked {report['blocked']}, rejected {report['rejected']}, batches {report['batches']}"
     )
-    for reason, count in report["rejected_by_reason"].items():
+    _print_rejections(report["rejected_by_reason"], report["rejected_rows"])
+
+
+def _print_rejections(by_reason: Mapping[str, int], rows: Sequence[Mapping[str, Any]]) -> None:
+    for reason, count in by_reason.items():
         click.echo(f"  rejected {count:>7}  {reason}")
-    for row in report["rejected_rows"][:10]:
+    for row in rows[:ROWS_SHOWN]:
         click.echo(f"  row {row['row']}: {row['reason']} ({row['value']!r})")
+
+
+def _print_dry_run(estimate: dict[str, Any]) -> None:
+    click.echo("dry run: nothing was written or enqueued")
+    click.echo(
+        f"would dial {estimate['would_dial']}, duplicates {estimate['duplicates']}, "
+        f"blocked {estimate['blocked']}, rejected {estimate['rejected']}, "
+        f"batches {estimate['batches']}"
+    )
+    _print_rejections(estimate["rejected_by_reason"], estimate["rejected_rows"])
+    for zone, count in estimate["batches_by_zone"].items():
+        click.echo(f"  batches {count:>8}  {zone}")
+    click.echo(f"  text-to-speech generations: {estimate['generated_audio_requests']}")
+    click.echo(f"  estimated duration: {estimate['estimated_duration_s']:g} s")
+    click.echo(f"  estimated cost: {estimate['estimated_cost']:g}")
+    if estimate["would_be_refused_because"] is not None:
+        click.echo(f"would be refused: {estimate['would_be_refused_because']}", err=True)
 
 
 # --- status, list, export -------------------------------------------------------------------------
@@ -116,21 +151,44 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
 
 @click.command()
 @click.argument("campaign_id")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--watch", is_flag=True, help="Follow with a live progress bar until it ends.")
+@json_option("Print as JSON; with --watch, JSON Lines: one object per change")
+@click.option("--watch", is_flag=True, help="Follow until the campaign is finished or cancelled.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0),
+    help="With --watch: give up after this many seconds (exit status 1).",
+)
 @click.pass_context
-def status(ctx: click.Context, campaign_id: str, as_json: bool, watch: bool) -> None:
+def status(
+    ctx: click.Context, campaign_id: str, as_json: bool, watch: bool, timeout_s: float | None
+) -> None:
     """Show a campaign's status: counts by state, rate, ETA."""
+    if timeout_s is not None and not watch:
+        raise click.UsageError("--timeout goes with --watch")
     store = open_store(settings_of(ctx))
-    if watch:
-        from dispatcher.watch import watch_campaign
+    if not watch:
+        progress = _progress(store, campaign_id)
+        if as_json:
+            echo_json(progress.as_dict())
+        else:
+            click.echo(_describe(progress))
+        return
+    from dispatcher.watch import follow_campaign, is_final, watch_campaign
 
-        watch_campaign(store, campaign_id)
-    progress = _progress(store, campaign_id)
     if as_json:
-        click.echo(json.dumps(progress.as_dict(), indent=2))
+        last = None
+        for last in follow_campaign(store, campaign_id, timeout_s=timeout_s):
+            echo_json_line(last.as_dict())
     else:
-        click.echo(_describe(progress))
+        watch_campaign(store, campaign_id, timeout_s=timeout_s)
+        last = _progress(store, campaign_id)
+        click.echo(_describe(last))
+    assert last is not None  # follow_campaign yields at least once
+    if not is_final(last):
+        raise click.ClickException(
+            f"campaign {campaign_id} still {last.status} after {timeout_s:g}s"
+        )
 
 
 def _progress(store: Any, campaign_id: str) -> Any:
@@ -154,8 +212,14 @@ def _describe(progress: Any) -> str:
 
 
 @click.command("list")
-@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON lines.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, LIST_LIMIT_MAX),
+    default=LIST_LIMIT_DEFAULT,
+    show_default=True,
+    help=f"How many, newest first (1..{LIST_LIMIT_MAX}).",
+)
+@json_option("Print JSON Lines, one campaign per line")
 @click.pass_context
 def list_campaigns(ctx: click.Context, limit: int, as_json: bool) -> None:
     """List campaigns, newest first."""
@@ -163,7 +227,7 @@ def list_campaigns(ctx: click.Context, limit: int, as_json: bool) -> None:
     for campaign_id in store.list_campaigns(limit):
         progress = _progress(store, campaign_id)
         if as_json:
-            click.echo(json.dumps(progress.as_dict()))
+            echo_json_line(progress.as_dict())
         else:
             click.echo(
                 f"{campaign_id}  {progress.status:<10} {progress.done:>8}/{progress.total:<8} "
@@ -176,20 +240,34 @@ def list_campaigns(ctx: click.Context, limit: int, as_json: bool) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
 )
+@json_option("JSON Lines: the same as --format jsonl")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File (default stdout)."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (default stdout); written whole or not at all.",
 )
 @click.pass_context
-def export(ctx: click.Context, campaign_id: str, fmt: str, output: Path | None) -> None:
+def export(
+    ctx: click.Context, campaign_id: str, fmt: str, as_json: bool, output: Path | None
+) -> None:
     """Export every contact with its outcome and the provider's details."""
     from dispatcher.export import export_rows, write_csv, write_jsonl
 
     store = open_store(settings_of(ctx))
+    store.meta(campaign_id)  # an unknown campaign is an error before anything is written
     rows = export_rows(store, campaign_id)
-    writer = write_csv if fmt == "csv" else write_jsonl
+    writer = write_jsonl if as_json or fmt == "jsonl" else write_csv
     if output is None:
         writer(rows, sys.stdout)
         return
-    with output.open("w", encoding="utf-8", newline="") as out:
-        count = writer(rows, out)
+    # Written beside the target and renamed at the end: never a header-only or half file.
+    handle, partial = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            count = writer(rows, out)
+        os.replace(partial, output)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
     click.echo(f"{count} contacts written to {output}", err=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from dispatcher.commands.context import open_store, settings_of
+from dispatcher.commands.output import echo_json, json_option
 from dispatcher.settings import Settings
 
 __all__ = ["cancel", "pause", "reschedule", "resume"]
@@ -27,7 +27,7 @@ def _controls(settings: Settings) -> Any:
 
 def _print_result(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
     else:
         click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
 
@@ -35,7 +35,7 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
 @click.command()
 @click.argument("campaign_id")
 @click.option("--reason", help="Why (shown by `status`).")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option()
 @click.pass_context
 def pause(ctx: click.Context, campaign_id: str, reason: str | None, as_json: bool) -> None:
     """Stop new dials at once; calls planned at the provider are moved out of the way."""
@@ -44,7 +44,7 @@ def pause(ctx: click.Context, campaign_id: str, reason: str | None, as_json: boo
 
 @click.command()
 @click.argument("campaign_id")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option()
 @click.pass_context
 def resume(ctx: click.Context, campaign_id: str, as_json: bool) -> None:
     """Continue a paused campaign exactly where it stopped."""
@@ -53,7 +53,7 @@ def resume(ctx: click.Context, campaign_id: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("campaign_id")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option()
 @click.pass_context
 def cancel(ctx: click.Context, campaign_id: str, as_json: bool) -> None:
     """Cancel: unsent contacts end cancelled, planned calls are removed at the provider."""
@@ -63,7 +63,7 @@ def cancel(ctx: click.Context, campaign_id: str, as_json: bool) -> None:
 @click.command()
 @click.argument("campaign_id")
 @click.argument("start_at")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@json_option()
 @click.pass_context
 def reschedule(ctx: click.Context, campaign_id: str, start_at: str, as_json: bool) -> None:
     """Move a scheduled campaign's START_AT (ISO 8601 with a time zone)."""

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ACTOR_CONTROL", "ACTOR_POLL", "ACTOR_SEND_BATCH", "CampaignKeys", "Keys"]
+__all__ = [
+    "ACTOR_CONTROL",
+    "ACTOR_POLL",
+    "ACTOR_SEND_BATCH",
+    "WORKER_ID_PREFIX",
+    "CampaignKeys",
+    "Keys",
+]
 
 #: Actor names: the producer enqueues by name, so it needs no import of the workers package.
 ACTOR_SEND_BATCH = "send_batch"
 ACTOR_POLL = "poll_campaign"
 ACTOR_CONTROL = "control_campaign"
+#: Worker processes name their dramatiq broker this + a uuid: its heartbeats tell workers from
+#: producers (every broker that enqueues heartbeats too).
+WORKER_ID_PREFIX = "worker-"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import httpx
 from hypothesis import assume, given
@@ -83,3 +84,40 @@ def test_an_empty_allow_list_allows_everyone_and_a_listed_range_only_its_members
     assert not source_allowed("209.97.136.241", allowed)
     assert not source_allowed(None, allowed)
     assert not source_allowed("not-an-ip", allowed)
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the one sample of `name` with exactly `labels`, if present."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return float(found.value)
+    return None
+
+
+def test_metrics_show_queue_depths_campaign_statuses_and_no_worker_for_a_producer(
+    client: httpx.Client, api_settings: Any
+) -> None:
+    queue = api_settings.queue_name
+    created = client.post("/campaigns", json={"spec": SPEC, "contacts": phones(3)}).json()
+    text = client.get("/metrics").text
+    # 3 contacts in batches of 2: two send_batch messages wait, nobody consumes them.
+    assert sample(text, "dispatcher_queue_messages", queue=queue, state="ready") == 2
+    assert sample(text, "dispatcher_queue_messages", queue=f"{queue}-poll", state="ready") == 0
+    assert sample(text, "dispatcher_dead_letters", queue=queue) == 0
+    assert sample(text, "dispatcher_campaigns", status="running") == 1
+    assert sample(text, "dispatcher_campaigns", status="paused") == 0
+    # The API enqueued (so its broker heartbeats), but it is not a worker.
+    assert sample(text, "dispatcher_workers_alive") == 0
+    assert sample(text, "dispatcher_provider_rate_limit_per_second") == 10
+    assert (sample(text, "dispatcher_redis_memory_used_bytes") or 0) > 0
+    assert sample(text, "dispatcher_redis_memory_max_bytes") is not None
+    assert sample(text, "dispatcher_provider_balance") is None  # no DISPATCHER_MIN_BALANCE
+    paused = client.post(f"/campaigns/{created['campaign_id']}/pause", json={"reason": "lunch"})
+    assert paused.status_code == 200, paused.text
+    text = client.get("/metrics").text
+    assert sample(text, "dispatcher_campaigns", status="paused") == 1
+    # An operator's pause is not a guard's.
+    assert "dispatcher_campaign_auto_paused{" not in text
