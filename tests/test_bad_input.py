@@ -544,7 +544,11 @@ def api(
     from dispatcher.api import create_app
 
     api_settings = with_changes(
-        settings, api_tokens=[API_TOKEN], webhook_secret=WEBHOOK_SECRET, max_upload_bytes=64 * 1024
+        settings,
+        api_tokens=[API_TOKEN],
+        webhook_secret=WEBHOOK_SECRET,
+        max_upload_bytes=64 * 1024,
+        webhook_allowed_sources=["127.0.0.1"],
     )
     switch, url = api_server
     switch.app = create_app(api_settings, store=StateStore(redis_client, settings.key_prefix))
