@@ -28,7 +28,7 @@ from dispatcher.api.models import (
 )
 from dispatcher.api.services import Services, services
 from dispatcher.dry_run import dry_run as run_dry
-from dispatcher.export import COLUMNS, row_of
+from dispatcher.export import COLUMNS, csv_cells, row_of
 from dispatcher.producer import submit_campaign
 from dispatcher.progress import compute_progress
 from dispatcher.store import now_ms
@@ -265,6 +265,13 @@ def results(
     request: Request,
     campaign_id: str = CampaignId,
     fmt: Literal["csv", "jsonl"] = Query("csv", alias="format"),
+    keep_formulas: bool = Query(
+        False,
+        description=(
+            "CSV: write cells starting with = + - @ (or a tab or carriage return) as they are, "
+            "instead of with a leading `'` that keeps spreadsheets from running them."
+        ),
+    ),
 ) -> StreamingResponse:
     """Every contact and its attempt details, streamed as CSV or JSON Lines."""
     store = services(request).store
@@ -278,20 +285,18 @@ def results(
             headers={"Content-Disposition": f'attachment; filename="{campaign_id}.jsonl"'},
         )
     return StreamingResponse(
-        _csv_chunks(rows),
+        _csv_chunks(rows, keep_formulas),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{campaign_id}.csv"'},
     )
 
 
-def _csv_chunks(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _csv_chunks(rows: Iterator[dict[str, Any]], keep_formulas: bool) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for count, row in enumerate(rows, start=1):
-        if row["data"] is not None:
-            row = {**row, "data": json.dumps(row["data"], ensure_ascii=False)}
-        writer.writerow(row)
+        writer.writerow(csv_cells(row, keep_formulas=keep_formulas))
         if count % EXPORT_CHUNK_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)
