@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,7 +21,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive
 
 from dispatcher.api.errors import ApiError, field_errors
-from dispatcher.api.jsonbody import JsonParser
+from dispatcher.api.jsonbody import JsonParser, NotJson, loads
 from dispatcher.api.models import FieldError
 from dispatcher.contacts import Contact, Rejection, read_csv, read_iterable, read_jsonl
 from dispatcher.spec import CampaignSpec
@@ -118,7 +117,7 @@ async def read_submission(
 async def _from_json(request: Request, default_region: str, parser: JsonParser) -> Submission:
     try:
         body = await parser.parse(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except NotJson as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(422, "the body must be an object with `spec` and `contacts`")
@@ -147,8 +146,8 @@ def _from_form(form: Any, default_region: str, fmt: ContactsFormat | None) -> Su
     if not isinstance(raw_spec, str):
         raise ApiError(422, "the `spec` form field (JSON text) is required", code="invalid_spec")
     try:
-        spec_value = json.loads(raw_spec)
-    except json.JSONDecodeError as exc:
+        spec_value = loads(raw_spec)
+    except NotJson as exc:
         raise ApiError(
             422, f"the `spec` field is not valid JSON: {exc}", code="invalid_spec"
         ) from None

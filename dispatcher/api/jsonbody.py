@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-__all__ = ["INLINE_BYTES", "PARSE_THREADS", "JsonParser"]
+__all__ = ["INLINE_BYTES", "PARSE_THREADS", "JsonParser", "NotJson", "loads"]
 
 #: Bodies up to this size are parsed on the loop: a thread hop would cost more than the parse.
 INLINE_BYTES = 64 * 1024
@@ -23,12 +23,25 @@ INLINE_BYTES = 64 * 1024
 PARSE_THREADS = 2
 
 
+class NotJson(ValueError):
+    """The body is not a JSON document we will read (syntax, encoding, or nested too deep)."""
+
+
+def loads(body: bytes | str) -> Any:
+    """`json.loads`, with every way a body can fail to be JSON raised as `NotJson`."""
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise NotJson(str(exc)) from None
+    except RecursionError:
+        # `[[[[...` a few thousand deep exhausts the parser's recursion: not a document we read.
+        raise NotJson("nested too deep") from None
+
+
 class JsonParser:
     """Parses bodies with `loads`: small ones inline, big ones in at most `threads` threads."""
 
-    def __init__(
-        self, threads: int = PARSE_THREADS, loads: Callable[[bytes], Any] = json.loads
-    ) -> None:
+    def __init__(self, threads: int = PARSE_THREADS, loads: Callable[[bytes], Any] = loads) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
         self.threads = threads
@@ -37,7 +50,7 @@ class JsonParser:
         self._limiter: anyio.CapacityLimiter | None = None
 
     async def parse(self, body: bytes) -> Any:
-        """The parsed document; `json.JSONDecodeError` / `UnicodeDecodeError` as `json.loads`."""
+        """The parsed document; `NotJson` when it is not one."""
         if len(body) <= INLINE_BYTES:
             return self._loads(body)
         if self._limiter is None:

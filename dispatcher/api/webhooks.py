@@ -21,7 +21,6 @@ is 503, and the provider tries again (up to 3 times a minute, says the reference
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
@@ -29,6 +28,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from dispatcher.api.errors import ApiError, field_errors
+from dispatcher.api.jsonbody import NotJson
 from dispatcher.api.models import ErrorBody, WebhookAck
 from dispatcher.api.services import Services, services
 from dispatcher.api.sources import client_address, source_allowed
@@ -150,7 +150,7 @@ async def _json_body(svc: Services, request: Request) -> Any:
             raise ApiError(413, f"the body is larger than {MAX_WEBHOOK_BYTES} bytes")
     try:
         return await svc.json_parser.parse(bytes(body))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except NotJson as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}", code="malformed") from None
 
 

@@ -18,6 +18,7 @@ local policy = ARGV[4] ~= '' and cjson.decode(ARGV[4]) or {}
 local authoritative, fallback_due, base = ARGV[5] == '1', ARGV[6], ARGV[7]
 local block_cap = tonumber(ARGV[8])
 local changed, strangers, left_out, blocked, over_cap = 0, 0, 0, 0, 0
+local matched = 0  -- listed phones that are contacts of this api call
 
 -- `toBlock` adds a number to the global do-not-call set only when it is one of this campaign's
 -- contacts and was dialled in this api call (now or in an earlier attempt): an answer naming
@@ -50,6 +51,7 @@ for i = 9, #ARGV, 3 do
     strangers = strangers + 1
   else
     local rec = cjson.decode(raw)
+    if dialled_in(rec) then matched = matched + 1 end
     block(phone, rec, cjson.decode(detail))
     if rec.c == call_id and not TERMINAL[rec.s] then
       for k, v in pairs(cjson.decode(detail)) do rec[k] = v end
@@ -87,7 +89,10 @@ for i = 9, #ARGV, 3 do
     end
   end
 end
-if due == '' then
+if matched == 0 and not authoritative then
+  -- A webhook naming none of this api call's contacts says nothing about it: its polling stays
+  -- as it was (a forged or misdirected payload cannot postpone it).
+elseif due == '' then
   -- Every call the provider listed is final. Contacts of this api call it did not list (a phone
   -- left out of calls[], or written differently) would wait forever: an authoritative answer ends
   -- them `unknown`; a webhook's keeps the call polled, so the next `get` decides.
