@@ -62,6 +62,8 @@ def make_settings(base: Settings, **changes: Any) -> Settings:
         "public_base_url": "http://testserver",
         # The tests post webhooks from this machine, not from the provider's address.
         "webhook_allowed_sources": ["127.0.0.1"],
+        # Every scrape renders afresh, so a test sees a change at once (the cache has its own).
+        "metrics_cache_s": 0,
         **changes,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
