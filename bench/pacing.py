@@ -54,7 +54,8 @@ def _limiter(mode: str, redis_url: str, key: str, rate: int) -> Any:
         from dispatcher.settings import Settings
         from workers.limits import provider_limit
 
-        settings = Settings(redis_url=redis_url, provider_rate_per_s=rate)
+        # A made-up account per run: the provider limit is the account's, shared across prefixes.
+        settings = Settings(redis_url=redis_url, provider_rate_per_s=rate, effebot_api_key=key)
         limit = provider_limit(settings)
         pacer = GlobalPacer(redis.Redis.from_url(redis_url), key)
 

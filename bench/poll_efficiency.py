@@ -167,7 +167,13 @@ def measure_mode(mode: str, args: Any) -> None:
         api = contextlib.nullcontext()
         if mode == "webhooks":
             secret = "bench-webhook-secret"  # noqa: S105 - a throwaway secret for this run
-            api_env = worker_env(settings, stack.sandbox.url, webhook_secret=secret)
+            api_env = worker_env(
+                settings,
+                stack.sandbox.url,
+                webhook_secret=secret,
+                # The sandbox posts from this machine, not from the provider's address.
+                webhook_allowed_sources='["127.0.0.1"]',
+            )
             server = ApiProcess(api_env, Path(tmp) / "api.log")
             hooks = {"public_base_url": server.url, "webhook_secret": secret}
             api = server  # type: ignore[assignment]

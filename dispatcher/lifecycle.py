@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from dispatcher.errors import TransitionRefused
 
-__all__ = ["AUTO_PAUSE_PREFIX", "FINAL_STATUSES", "CampaignStatus", "check_transition"]
+__all__ = [
+    "AUTO_PAUSE_PREFIX",
+    "FINAL_STATUSES",
+    "CampaignStatus",
+    "check_transition",
+    "ended_at_ms",
+]
 
 
 class CampaignStatus(StrEnum):
@@ -55,3 +62,16 @@ def check_transition(current: CampaignStatus, target: CampaignStatus) -> None:
         raise TransitionRefused(
             f"a {current} campaign cannot become {target}; from {current} it can become {allowed}"
         )
+
+
+def ended_at_ms(meta: Mapping[str, str]) -> int | None:
+    """When a campaign ended (finished, or was cancelled), read from its meta hash; else None."""
+    status = meta.get("status")
+    if status == CampaignStatus.FINISHED:
+        moment = meta.get("finished_at") or meta.get("status_at")
+    elif status == CampaignStatus.CANCELLED:
+        moment = meta.get("status_at")
+    else:
+        return None
+    # A final campaign without a time (written by an older version): it ended long ago.
+    return int(moment) if moment and moment.isdigit() else 0

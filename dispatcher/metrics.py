@@ -187,8 +187,8 @@ class CampaignCollector(Collector):
         )
         try:
             ids = self.campaign_ids()
-            for campaign_id in ids:
-                for state, count in self._store.counts(campaign_id).items():
+            for campaign_id, counts in zip(ids, self._store.counts_many(ids), strict=True):
+                for state, count in counts.items():
                     contacts.add_metric([campaign_id, state], count)
             by_status = dict.fromkeys((s.value for s in CampaignStatus), 0)
             for line in self._fleet.campaign_lines(ids):

@@ -29,12 +29,16 @@ import redis
 
 from dispatcher.errors import StateError
 
-__all__ = ["GlobalPacer", "Limit", "Reservation", "plan"]
+__all__ = ["ACCOUNT_PREFIX", "SHARED_NAMESPACE", "GlobalPacer", "Limit", "Reservation", "plan"]
 
 _SCRIPT = resources.files("dispatcher").joinpath("lua/pacing.lua").read_text(encoding="utf-8")
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode("utf-8"), usedforsecurity=False).hexdigest()
 #: Waits are capped here before conversion, so an "infinite" patience stays an integer.
 _MAX_WAIT_CAP_S = 10.0**9
+#: A limit whose key starts with this belongs to a provider account, not to one deployment: it is
+#: kept under `SHARED_NAMESPACE`, outside every key prefix, so all prefixes share its budget.
+ACCOUNT_PREFIX = "account:"
+SHARED_NAMESPACE = "effebot-dispatcher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,11 @@ def plan(
 
 
 class GlobalPacer:
-    """Reserves start times against limits kept in Redis under `{key_prefix}:pace:{key}`."""
+    """Reserves start times against limits kept in Redis under `{key_prefix}:pace:{key}`.
+
+    An account's limit (`account:<digest>`) is kept under `effebot-dispatcher:pace:` whatever the
+    prefix, so every deployment on the Redis server that uses that account shares it.
+    """
 
     def __init__(self, redis_client: redis.Redis, key_prefix: str) -> None:
         self._redis = redis_client
@@ -103,6 +111,8 @@ class GlobalPacer:
 
     def key(self, limit_key: str) -> str:
         """The Redis key holding one limit's TAT."""
+        if limit_key.startswith(ACCOUNT_PREFIX):
+            return f"{SHARED_NAMESPACE}:pace:{limit_key}"
         return self._prefix + limit_key
 
     def reserve(self, limits: Sequence[Limit], max_wait_s: float) -> Reservation:

@@ -20,9 +20,20 @@ from dispatcher.retry_policy import RETRYABLE_OUTCOMES, RetryPolicy
 from dispatcher.spec import parse_stored_spec
 from dispatcher.store import CallView, StateStore
 
-__all__ = ["CallUpdate", "plan_updates", "reconcile_call", "reconcile_calls", "retry_policy_json"]
+__all__ = [
+    "MAX_DETAIL_CHARS",
+    "CallUpdate",
+    "plan_updates",
+    "reconcile_call",
+    "reconcile_calls",
+    "retry_policy_json",
+]
 
 log = get_logger(__name__)
+
+#: Characters of one provider string kept on a contact (status, IVR answers, recording path):
+#: far above anything the provider sends, far below what a forged webhook could.
+MAX_DETAIL_CHARS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +75,11 @@ def _detail(call: PhoneCall) -> dict[str, Any]:
         "ms": call.manager_status,
         "tb": 1 if call.to_block else None,
     }
-    return {k: v for k, v in detail.items() if v is not None and v != ""}
+    return {
+        k: v[:MAX_DETAIL_CHARS] if isinstance(v, str) else v
+        for k, v in detail.items()
+        if v is not None and v != ""
+    }
 
 
 def plan_updates(details: CallDetails) -> tuple[list[CallUpdate], bool]:
@@ -101,6 +116,7 @@ def reconcile_call(
     next_due_ms: int,
     source: str,
     retry_policy: str | None = None,
+    max_blocks: int | None = None,
 ) -> bool:
     """Apply one api call's details; returns True when the campaign just finished.
 
@@ -108,7 +124,12 @@ def reconcile_call(
     passes a later time than the poller: webhooks are the fast path, polling the safety net).
     """
     return reconcile_calls(
-        store, campaign_id, [(details, next_due_ms)], source=source, retry_policy=retry_policy
+        store,
+        campaign_id,
+        [(details, next_due_ms)],
+        source=source,
+        retry_policy=retry_policy,
+        max_blocks=max_blocks,
     )
 
 
@@ -119,15 +140,19 @@ def reconcile_calls(
     *,
     source: str,
     retry_policy: str | None = None,
+    max_blocks: int | None = None,
 ) -> bool:
     """Apply several api calls' (details, next due ms) in one round trip; True if it finished.
 
     Only a poll's answer (`source="poll"`, a `get`) is authoritative for a whole api call: when it
     says the call is final, contacts it does not list end `unknown`. A webhook's final answer that
     leaves contacts out keeps the call polled instead, so the next `get` decides.
+
+    `toBlock` puts a number on the do-not-call list inside the same script, and only when it is a
+    contact of the campaign dialled in that api call; `max_blocks` caps how many one api call's
+    answer may add (the webhook receiver's limit), and a call over it stays polled.
     """
     planned = []
-    blocked: list[str] = []
     for details, next_due_ms in calls:
         api_call_id = str(details.id)
         updates, all_final = plan_updates(details)
@@ -141,7 +166,6 @@ def reconcile_calls(
                     status=status,
                     hangup_cause=update.detail.get("h"),
                 )
-        blocked += [u.phone for u in updates if u.to_block]
         planned.append(
             CallView(
                 api_call_id,
@@ -150,13 +174,11 @@ def reconcile_calls(
                 all_final,
             )
         )
-    if blocked:
-        store.dnc_add(blocked)
     if retry_policy is None:
         spec = parse_stored_spec(store.meta(campaign_id)["spec"])
         retry_policy = retry_policy_json(spec.retry)
     results = store.reconcile_many(
-        campaign_id, planned, retry_policy, authoritative=source == "poll"
+        campaign_id, planned, retry_policy, authoritative=source == "poll", max_blocks=max_blocks
     )
     finished = False
     for call, result in zip(planned, results, strict=True):
@@ -175,6 +197,23 @@ def reconcile_calls(
                 count=result.left_out,
                 source=source,
                 ended_unknown=source == "poll",
+            )
+        if result.blocked:
+            log.info(
+                "reconcile.blocked",
+                campaign_id=campaign_id,
+                api_call_id=call.api_call_id,
+                count=result.blocked,
+                source=source,
+            )
+        if result.blocks_refused:
+            log.warning(
+                "reconcile.blocks_refused",
+                campaign_id=campaign_id,
+                api_call_id=call.api_call_id,
+                count=result.blocks_refused,
+                limit=max_blocks,
+                source=source,
             )
         log.debug(
             "reconcile.applied",

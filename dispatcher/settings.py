@@ -10,8 +10,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from dispatcher.access.tokens import ApiToken, check_unique, parse_token_list
 from dispatcher.errors import ConfigurationError
 
 __all__ = ["Settings", "load_settings", "settings_error_message"]
@@ -22,6 +23,8 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 #: The key the sandbox accepts unless told otherwise; the demo uses it.
 SANDBOX_API_KEY = "sandbox-key"
+#: Where the reference says the provider's webhooks come from.
+PROVIDER_WEBHOOK_SOURCES = ("209.97.136.240",)
 
 
 class Settings(BaseSettings):
@@ -32,6 +35,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # A validation error must not print what it was given: that may be a key or a token.
+        hide_input_in_errors=True,
     )
 
     # --- provider -------------------------------------------------------------------------------
@@ -81,6 +86,11 @@ class Settings(BaseSettings):
     )
     retry_safe_max_attempts: int = Field(
         30, ge=1, description="Retry-safe failures (unreachable, 429) tried this often per batch."
+    )
+    max_retry_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="A provider's Retry-After longer than this is cut to it (and logged).",
     )
 
     # --- pacing and safety ----------------------------------------------------------------------
@@ -180,9 +190,13 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="Derives each campaign's secret webhook path token (HMAC)."
     )
-    api_tokens: list[SecretStr] = Field(
+    api_tokens: list[ApiToken] = Field(
         default_factory=list,
-        description="Bearer tokens accepted by the HTTP API (several, so they can be rotated).",
+        description=(
+            "Bearer tokens accepted by the HTTP API (several, so they can be rotated): a plain "
+            'string has every scope; {"token": ..., "scopes": ["read"|"operate"|"admin"], '
+            '"name": ...} gives fewer.'
+        ),
     )
     max_upload_bytes: int = Field(
         50 * 1024 * 1024,
@@ -190,10 +204,26 @@ class Settings(BaseSettings):
         description="Largest POST /campaigns body (JSON or multipart upload); larger is 413.",
     )
     webhook_allowed_sources: list[str] = Field(
-        default_factory=list,
+        default_factory=lambda: list(PROVIDER_WEBHOOK_SOURCES),
         description=(
-            "Addresses or CIDR ranges webhooks may come from (the reference names "
-            "209.97.136.240); empty accepts any source."
+            "Addresses or CIDR ranges webhooks may come from; by default the one the reference "
+            "names. An empty list accepts any source (logged as a warning at start-up)."
+        ),
+    )
+    webhook_grace_after_end_s: float = Field(
+        3600.0,
+        ge=0,
+        description=(
+            "A campaign's webhooks are refused (410) this long after it finished or was "
+            "cancelled; its token works for nothing after that."
+        ),
+    )
+    webhook_max_blocks: int = Field(
+        50,
+        ge=0,
+        description=(
+            "Do-not-call additions (toBlock) one webhook payload may make; past it the api call "
+            "stays polled, so the provider's own answer to apiCalls/get decides."
         ),
     )
     trusted_proxies: list[str] = Field(
@@ -210,6 +240,18 @@ class Settings(BaseSettings):
     metrics_recent_campaigns: int = Field(
         20, ge=0, le=1000, description="Finished campaigns still reported by GET /metrics."
     )
+    metrics_cache_s: float = Field(
+        5.0, ge=0, description="GET /metrics answers from a copy at most this old (0: no cache)."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, GET /metrics needs `Authorization: Bearer <this>`."
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port (same host) instead of the API's port.",
+    )
 
     # --- logs -----------------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -225,10 +267,21 @@ class Settings(BaseSettings):
             raise ValueError(f"a Redis URL starts with {schemes}")
         return value
 
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _plain_tokens_have_every_scope(cls, value: Any) -> Any:
+        return parse_token_list(value)
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_are_unique(cls, value: list[ApiToken]) -> list[ApiToken]:
+        check_unique(value)
+        return value
+
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction processor."""
-        values = [token.get_secret_value() for token in self.api_tokens]
-        for secret in (self.effebot_api_key, self.webhook_secret):
+        values = [token.token.get_secret_value() for token in self.api_tokens]
+        for secret in (self.effebot_api_key, self.webhook_secret, self.metrics_token):
             if secret is not None:
                 values.append(secret.get_secret_value())
         return [value for value in values if value]
@@ -264,3 +317,5 @@ def load_settings(**values: Any) -> Settings:
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigurationError(settings_error_message(exc)) from None
+    except SettingsError as exc:  # a value that is not JSON where a list is expected
+        raise ConfigurationError(str(exc)) from None

@@ -23,12 +23,17 @@ from dispatcher.retry_policy import RetryPolicy
 from dispatcher.windows import CallWindow
 
 __all__ = [
+    "MAX_BATCH_SIZE",
     "CampaignSpec",
     "format_validation_error",
     "load_spec",
     "parse_spec",
     "parse_stored_spec",
 ]
+
+
+#: Phones per create request at most (and so per api call).
+MAX_BATCH_SIZE = 1000
 
 
 class CampaignSpec(BaseModel):
@@ -43,7 +48,7 @@ class CampaignSpec(BaseModel):
     template: TemplateCallOptions | None = Field(
         None, description="Instead of `call`: a stored template and the caller's number."
     )
-    batch_size: int = Field(50, ge=1, le=1000, description="Phones per create request.")
+    batch_size: int = Field(50, ge=1, le=MAX_BATCH_SIZE, description="Phones per create request.")
     dials_per_minute: float | None = Field(
         None, gt=0, description="This campaign's pace; unset means only the global limit applies."
     )

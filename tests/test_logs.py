@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 import structlog
 
 from dispatcher.logs import configure_logging, get_logger
@@ -43,3 +44,65 @@ def test_stdlib_records_are_redacted_too() -> None:
     logging.getLogger("dramatiq.worker").warning("failed with key %s", key)
     assert key not in out.getvalue()
     assert "failed with key ***" in out.getvalue()
+
+
+def _fail_inside_a_provider_request(key: str) -> None:
+    """Make a real client request fail while its body (holding `apiKey`) is a local in scope."""
+    import httpx
+
+    from dispatcher.effebot.client import EffebotClient
+
+    def broken_hook(request: httpx.Request) -> None:
+        raise RuntimeError("a bug in a request hook")
+
+    with httpx.Client(event_hooks={"request": [broken_hook]}) as http:
+        client = EffebotClient(http, base_url="http://127.0.0.1:9", api_key=key)
+        client.user_info()
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+@pytest.mark.parametrize("source", ["structlog", "stdlib"])
+def test_an_exception_with_the_key_in_scope_never_prints_the_key(fmt: str, source: str) -> None:
+    import logging
+
+    out = io.StringIO()
+    key = "live-key-in-a-request-body-4f2a"
+    configure_logging(fmt=fmt, secrets=[key], stream=out)
+    try:
+        _fail_inside_a_provider_request(key)
+    except RuntimeError:
+        if source == "structlog":
+            get_logger("workers.batches").exception("batch.crashed", note=f"key={key}")
+        else:  # what dramatiq does when an actor raises
+            logging.getLogger("dramatiq.worker.WorkerThread").exception(
+                "Failed to process message %s with unhandled exception.", f"send_batch({key})"
+            )
+    text = out.getvalue()
+    assert key not in text
+    # The traceback is kept (third-party ones too), as text with the key redacted from it.
+    assert "Traceback (most recent call last)" in text
+    assert "a bug in a request hook" in text
+    assert "***" in text
+
+
+def test_secrets_are_redacted_url_encoded_escaped_and_inside_objects() -> None:
+    out = io.StringIO()
+    key = 'k3y/with+odd "chars"&more'
+    configure_logging(fmt="json", secrets=[key], stream=out)
+
+    class Holder:
+        def __repr__(self) -> str:
+            return f"Holder(api_key={key!r})"
+
+    from urllib.parse import quote, quote_plus
+
+    get_logger().info(
+        "provider.request",
+        url=f"https://x/?apiKey={quote(key, safe='')}&b={quote_plus(key)}",
+        body=json.dumps({"apiKey": key}),
+        holder=Holder(),
+    )
+    text = out.getvalue()
+    for spelling in (key, quote(key, safe=""), quote_plus(key), json.dumps(key)[1:-1]):
+        assert spelling not in text
+    assert json.loads(text)["holder"] == "Holder(api_key='***')"

@@ -219,6 +219,7 @@ def test_every_metric_an_alert_or_a_panel_names_is_exported_by_a_running_stack(
         webhook_secret="monitoring-test-webhook-secret",
         api_tokens=json.dumps([TOKEN]),
         webhook_allowed_sources=json.dumps(["127.0.0.1"]),
+        metrics_cache_s=0,  # each scrape reads Redis afresh: the checks follow changes closely
         min_balance=100,
         balance_check_interval_s=1,
     )

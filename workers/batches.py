@@ -245,6 +245,14 @@ def _create(
             log.error("batch.gave_up", error=str(exc), attempts=attempt + 1)
             return
         delay = exc.retry_after_s if isinstance(exc, RateLimited) and exc.retry_after_s else None
+        if delay is not None and delay > ctx.settings.max_retry_after_s:
+            # A provider bug (or a proxy's page) must not park a campaign for days.
+            log.warning(
+                "batch.retry_after_capped",
+                retry_after_s=delay,
+                cap_s=ctx.settings.max_retry_after_s,
+            )
+            delay = ctx.settings.max_retry_after_s
         delay = delay if delay is not None else backoff_s(attempt, 1.0, 60.0)
         log.info("batch.retry_later", error=type(exc).__name__, delay_s=round(delay, 3))
         _again(ctx, campaign_id, batch_no, delay, attempt + 1)

@@ -13,14 +13,16 @@ from prometheus_client import CollectorRegistry
 
 from dispatcher import __version__
 from dispatcher.api import campaigns, dnc, ops, webhooks
+from dispatcher.api.bodylimit import BodyLimitMiddleware
 from dispatcher.api.errors import install_error_handlers
+from dispatcher.api.metrics_cache import MetricsCache
 from dispatcher.api.models import SubmitJson
 from dispatcher.api.requestlog import RequestLogMiddleware
 from dispatcher.api.services import Services
 from dispatcher.api.sources import networks
 from dispatcher.errors import ConfigurationError
 from dispatcher.logs import get_logger
-from dispatcher.metrics import CampaignCollector, FleetCollector
+from dispatcher.metrics import CampaignCollector, FleetCollector, render
 from dispatcher.queue import make_enqueue
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
@@ -31,8 +33,10 @@ log = get_logger(__name__)
 
 DESCRIPTION = """Submit voice-call campaigns to the effebot dispatcher, control them, read their
 results and manage the do-not-call list. Every route under `/campaigns` and `/dnc` needs a bearer
-token (`DISPATCHER_API_TOKENS`); `/healthz`, `/readyz`, `/metrics` and the webhook receiver
-(whose path token is its secret) do not."""
+token (`DISPATCHER_API_TOKENS`) with the scope its operation lists (`read`, `operate` or `admin`,
+each including the ones before it in that list); `/healthz` and `/readyz` need none, `/metrics`
+needs `DISPATCHER_METRICS_TOKEN` when that is set, and the webhook receiver's path token is its
+secret."""
 
 
 def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAPI:
@@ -54,26 +58,40 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
         log.warning("api.no_tokens", hint="set DISPATCHER_API_TOKENS; every intake route is 401")
     if settings.webhook_secret is None:
         log.warning("api.no_webhook_secret", hint="webhooks are refused (404) without one")
+    elif not sources:
+        log.warning(
+            "api.webhook_sources_open",
+            hint="DISPATCHER_WEBHOOK_ALLOWED_SOURCES is empty: webhooks are taken from anywhere",
+        )
 
     app = FastAPI(
         title="effebot dispatcher",
         version=__version__,
         description=DESCRIPTION,
     )
-    app.state.services = Services(
+    svc = Services(
         settings=settings,
         store=store,
         enqueue=enqueue,
         registry=registry,
+        metrics=MetricsCache(lambda: render(registry), settings.metrics_cache_s),
         webhook_sources=sources,
         trusted_proxies=proxies,
     )
+    app.state.services = svc
     install_error_handlers(app)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RequestLogMiddleware)  # outermost: sees every answer, the 413s included
     app.include_router(campaigns.router)
     app.include_router(dnc.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)
+    if settings.metrics_port is None:
+        app.include_router(ops.metrics_router)
+        app.state.metrics_app = None
+    else:
+        # `dispatcher serve` serves this one on the metrics port.
+        app.state.metrics_app = ops.metrics_app(svc)
     _finish_openapi(app)
     return app
 

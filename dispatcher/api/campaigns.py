@@ -9,11 +9,12 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from dispatcher.api.auth import require_token
+from dispatcher.access.tokens import Scope
+from dispatcher.api.auth import require_scope
 from dispatcher.api.errors import ApiError
 from dispatcher.api.intake import read_submission
 from dispatcher.api.models import (
@@ -27,7 +28,7 @@ from dispatcher.api.models import (
 )
 from dispatcher.api.services import Services, services
 from dispatcher.dry_run import dry_run as run_dry
-from dispatcher.export import COLUMNS, row_of
+from dispatcher.export import COLUMNS, csv_cells, row_of
 from dispatcher.producer import submit_campaign
 from dispatcher.progress import compute_progress
 from dispatcher.store import now_ms
@@ -41,11 +42,15 @@ EXPORT_CHUNK_ROWS = 500
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No valid bearer token."},
+    403: {"model": ErrorBody, "description": "The token lacks the scope."},
     404: {"model": ErrorBody, "description": "No such campaign."},
     503: {"model": ErrorBody, "description": "Redis is unreachable; retry later."},
 }
 
-router = APIRouter(prefix="/campaigns", tags=["campaigns"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+READ = [require_scope(Scope.READ)]
+OPERATE = [require_scope(Scope.OPERATE)]
 
 CampaignId = Path(pattern=CAMPAIGN_ID, description="The id `POST /campaigns` answered with.")
 
@@ -93,6 +98,7 @@ SUBMIT_OPENAPI: dict[str, Any] = {
     },
     openapi_extra=SUBMIT_OPENAPI,
     summary="Submit a campaign",
+    dependencies=OPERATE,
 )
 async def submit(
     request: Request,
@@ -108,7 +114,7 @@ async def submit(
     svc = services(request)
     settings = svc.settings
     async with read_submission(
-        request, settings.max_upload_bytes, settings.default_region, fmt
+        request, settings.max_upload_bytes, settings.default_region, fmt, svc.json_parser
     ) as submission:
         if dry_run:
             estimate = await run_in_threadpool(
@@ -144,7 +150,13 @@ def _progress(svc: Services, campaign_id: str) -> dict[str, Any]:
     return compute_progress(store.meta(campaign_id), store.counts(campaign_id), now_ms()).as_dict()
 
 
-@router.get("", response_model=list[CampaignProgress], responses=_ERRORS, summary="List campaigns")
+@router.get(
+    "",
+    response_model=list[CampaignProgress],
+    responses=_ERRORS,
+    summary="List campaigns",
+    dependencies=READ,
+)
 def list_campaigns(
     request: Request, limit: int = Query(50, ge=1, le=500, description="Newest first.")
 ) -> list[dict[str, Any]]:
@@ -158,6 +170,7 @@ def list_campaigns(
     response_model=CampaignProgress,
     responses=_ERRORS,
     summary="A campaign's status",
+    dependencies=READ,
 )
 def get_campaign(request: Request, campaign_id: str = CampaignId) -> dict[str, Any]:
     """Status, counts by contact state, rate, ETA and pause reason."""
@@ -181,6 +194,7 @@ def _controls(svc: Services) -> Any:
     response_model=ControlResult,
     responses=_CONTROL_ERRORS,
     summary="Pause a campaign",
+    dependencies=OPERATE,
 )
 def pause(
     request: Request,
@@ -198,6 +212,7 @@ def pause(
     response_model=ControlResult,
     responses=_CONTROL_ERRORS,
     summary="Resume a paused campaign",
+    dependencies=OPERATE,
 )
 def resume(request: Request, campaign_id: str = CampaignId) -> dict[str, Any]:
     """Continue exactly where the campaign stopped."""
@@ -210,6 +225,7 @@ def resume(request: Request, campaign_id: str = CampaignId) -> dict[str, Any]:
     response_model=ControlResult,
     responses=_CONTROL_ERRORS,
     summary="Cancel a campaign",
+    dependencies=OPERATE,
 )
 def cancel(request: Request, campaign_id: str = CampaignId) -> dict[str, Any]:
     """Unsent contacts end `cancelled`; planned calls are removed at the provider."""
@@ -222,6 +238,7 @@ def cancel(request: Request, campaign_id: str = CampaignId) -> dict[str, Any]:
     response_model=ControlResult,
     responses=_CONTROL_ERRORS,
     summary="Move a scheduled campaign's start",
+    dependencies=OPERATE,
 )
 def reschedule(
     request: Request, body: RescheduleRequest, campaign_id: str = CampaignId
@@ -242,11 +259,19 @@ def reschedule(
     },
     response_class=StreamingResponse,
     summary="Stream a campaign's results",
+    dependencies=READ,
 )
 def results(
     request: Request,
     campaign_id: str = CampaignId,
     fmt: Literal["csv", "jsonl"] = Query("csv", alias="format"),
+    keep_formulas: bool = Query(
+        False,
+        description=(
+            "CSV: write cells starting with = + - @ (or a tab or carriage return) as they are, "
+            "instead of with a leading `'` that keeps spreadsheets from running them."
+        ),
+    ),
 ) -> StreamingResponse:
     """Every contact and its attempt details, streamed as CSV or JSON Lines."""
     store = services(request).store
@@ -260,20 +285,18 @@ def results(
             headers={"Content-Disposition": f'attachment; filename="{campaign_id}.jsonl"'},
         )
     return StreamingResponse(
-        _csv_chunks(rows),
+        _csv_chunks(rows, keep_formulas),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{campaign_id}.csv"'},
     )
 
 
-def _csv_chunks(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _csv_chunks(rows: Iterator[dict[str, Any]], keep_formulas: bool) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for count, row in enumerate(rows, start=1):
-        if row["data"] is not None:
-            row = {**row, "data": json.dumps(row["data"], ensure_ascii=False)}
-        writer.writerow(row)
+        writer.writerow(csv_cells(row, keep_formulas=keep_formulas))
         if count % EXPORT_CHUNK_ROWS == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -2,15 +2,15 @@
 
 The body is read through a byte-counting `receive`, so a request larger than
 `max_upload_bytes` stops being read the moment it crosses the limit (413), whether or not it
-declared a Content-Length. A multipart upload is streamed by Starlette into a spooled temporary
-file (in memory up to 1 MiB, on disk beyond) and then read row by row, never whole.
+declared a Content-Length. A JSON body is parsed off the event loop (`api.jsonbody`). A multipart
+upload is streamed by Starlette into a spooled temporary file (in memory up to 1 MiB, on disk
+beyond) and then read row by row, never whole.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive
 
 from dispatcher.api.errors import ApiError, field_errors
+from dispatcher.api.jsonbody import JsonParser, NotJson, loads
 from dispatcher.api.models import FieldError
 from dispatcher.contacts import Contact, Rejection, read_csv, read_iterable, read_jsonl
 from dispatcher.spec import CampaignSpec
@@ -82,9 +83,16 @@ def parse_spec_value(value: Any, field: str = "spec") -> CampaignSpec:
 
 @contextlib.asynccontextmanager
 async def read_submission(
-    request: Request, limit_bytes: int, default_region: str, fmt: ContactsFormat | None
+    request: Request,
+    limit_bytes: int,
+    default_region: str,
+    fmt: ContactsFormat | None,
+    parser: JsonParser | None = None,
 ) -> AsyncIterator[Submission]:
-    """The submission in the request, with any uploaded file open until the block ends."""
+    """The submission in the request, with any uploaded file open until the block ends.
+
+    A JSON body is parsed by `parser` (off the event loop when it is big).
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
         raise _too_large(limit_bytes)
@@ -92,7 +100,7 @@ async def read_submission(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if content_type == "application/json":
-            yield await _from_json(limited, default_region)
+            yield await _from_json(limited, default_region, parser or JsonParser())
         elif content_type == "multipart/form-data":
             async with limited.form(
                 max_files=1, max_fields=8, max_part_size=MAX_SPEC_BYTES
@@ -106,10 +114,10 @@ async def read_submission(
         raise _too_large(limit_bytes) from None
 
 
-async def _from_json(request: Request, default_region: str) -> Submission:
+async def _from_json(request: Request, default_region: str, parser: JsonParser) -> Submission:
     try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = await parser.parse(await request.body())
+    except NotJson as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(422, "the body must be an object with `spec` and `contacts`")
@@ -138,8 +146,8 @@ def _from_form(form: Any, default_region: str, fmt: ContactsFormat | None) -> Su
     if not isinstance(raw_spec, str):
         raise ApiError(422, "the `spec` form field (JSON text) is required", code="invalid_spec")
     try:
-        spec_value = json.loads(raw_spec)
-    except json.JSONDecodeError as exc:
+        spec_value = loads(raw_spec)
+    except NotJson as exc:
         raise ApiError(
             422, f"the `spec` field is not valid JSON: {exc}", code="invalid_spec"
         ) from None

@@ -8,6 +8,7 @@ requests in flight finish for up to `GRACEFUL_SHUTDOWN_S`.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import uvicorn
@@ -41,8 +42,23 @@ def build_server(app: Any, host: str, port: int) -> uvicorn.Server:
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
-    """Run the API until SIGTERM/SIGINT."""
-    server = build_server(create_app(settings), host, port)
+    """Run the API until SIGTERM/SIGINT (and `/metrics` on `metrics_port` when that is set)."""
+    app = create_app(settings)
+    server = build_server(app, host, port)
+    metrics: tuple[uvicorn.Server, threading.Thread] | None = None
+    if app.state.metrics_app is not None and settings.metrics_port is not None:
+        # A second listener in a thread: uvicorn installs signal handlers only in the main
+        # thread, so SIGTERM stops the API's server and this one is stopped after it.
+        metrics_server = build_server(app.state.metrics_app, host, settings.metrics_port)
+        thread = threading.Thread(target=metrics_server.run, name="metrics", daemon=True)
+        thread.start()
+        metrics = (metrics_server, thread)
+        log.info("api.metrics_started", host=host, port=settings.metrics_port)
     log.info("api.started", host=host, port=port)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if metrics is not None:
+            metrics[0].should_exit = True
+            metrics[1].join(timeout=GRACEFUL_SHUTDOWN_S)
     log.info("api.stopped")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from prometheus_client import CollectorRegistry
 
+from dispatcher.api.jsonbody import JsonParser
+from dispatcher.api.metrics_cache import MetricsCache
 from dispatcher.api.sources import Networks
 from dispatcher.queue import Enqueue
 from dispatcher.settings import Settings
@@ -17,14 +19,16 @@ __all__ = ["Services", "services"]
 
 @dataclass(frozen=True)
 class Services:
-    """Settings, the state store, the enqueue function and the metrics registry of one app."""
+    """What one app's routes share: settings, the store, enqueueing, metrics, body parsing."""
 
     settings: Settings
     store: StateStore
     enqueue: Enqueue
     registry: CollectorRegistry
+    metrics: MetricsCache
     webhook_sources: Networks = ()
     trusted_proxies: Networks = ()
+    json_parser: JsonParser = field(default_factory=JsonParser)
 
 
 def services(request: Request) -> Services:

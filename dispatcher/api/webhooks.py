@@ -3,8 +3,15 @@
 The provider cannot sign its requests, so the URL is the secret: the token is
 `<campaign id>.<HMAC(webhook_secret, campaign id)>` (see `dispatcher.webhook_tokens`), checked in
 constant time. A token that does not verify is 404, like a path that does not exist, so probing
-learns nothing. An optional allow-list of source addresses is checked first (403), believing
-`X-Forwarded-For` only from configured trusted proxies.
+learns nothing. The allow-list of source addresses (by default the one the reference names) is
+checked first (403), believing `X-Forwarded-For` only from configured trusted proxies. A token
+stops working `webhook_grace_after_end_s` after its campaign finished or was cancelled (410).
+
+What a payload can change is bounded: `toBlock` adds a number to the do-not-call list only when it
+is a contact of this campaign dialled in that api call, at most `webhook_max_blocks` per payload
+(inside the reconcile script); a payload lists at most `MAX_WEBHOOK_CALLS` phones; provider
+strings are cut to `reconcile.MAX_DETAIL_CHARS`; a contact keeps at most `MAX_IVR_ANSWERS` IVR
+answers.
 
 Call details run the same idempotent reconciliation as the poller and push the call's next poll
 back to `poll_max_interval_s` (webhooks are the fast path; polling stays the safety net, so a lost
@@ -14,7 +21,6 @@ is 503, and the provider tries again (up to 3 times a minute, says the reference
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
@@ -22,23 +28,28 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from dispatcher.api.errors import ApiError, field_errors
+from dispatcher.api.jsonbody import NotJson
 from dispatcher.api.models import ErrorBody, WebhookAck
 from dispatcher.api.services import Services, services
 from dispatcher.api.sources import client_address, source_allowed
 from dispatcher.effebot.responses import CallDetails
 from dispatcher.errors import DispatcherError
+from dispatcher.lifecycle import ended_at_ms
 from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_reconciled, observe_webhook
 from dispatcher.reconcile import reconcile_call
+from dispatcher.spec import MAX_BATCH_SIZE
 from dispatcher.store import now_ms
 from dispatcher.webhook_tokens import campaign_of_token
 
-__all__ = ["MAX_WEBHOOK_BYTES", "router"]
+__all__ = ["MAX_WEBHOOK_BYTES", "MAX_WEBHOOK_CALLS", "router", "webhooks_closed"]
 
 log = get_logger(__name__)
 
 #: A call-details body for a 1,000-phone api call is ~1 MB; nothing legitimate is bigger.
 MAX_WEBHOOK_BYTES = 4 * 1024 * 1024
+#: Phones one call-details payload may list: an api call has at most one batch's phones.
+MAX_WEBHOOK_CALLS = MAX_BATCH_SIZE
 
 router = APIRouter(tags=["webhooks"])
 
@@ -68,6 +79,7 @@ _WEBHOOK_OPENAPI: dict[str, Any] = {
         400: {"model": ErrorBody, "description": "Not JSON."},
         403: {"model": ErrorBody, "description": "The source address is not allowed."},
         404: {"model": ErrorBody, "description": "Unknown token."},
+        410: {"model": ErrorBody, "description": "The campaign ended too long ago."},
         413: {"model": ErrorBody, "description": "Body too large."},
         422: {"model": ErrorBody, "description": "Neither call details nor an IVR action."},
         503: {"model": ErrorBody, "description": "Not stored; the provider should retry."},
@@ -83,7 +95,11 @@ async def receive_webhook(
     kind = "unknown"
     try:
         campaign_id = _authorise(svc, request, token)
-        payload = await _json_body(request)
+        meta = await run_in_threadpool(svc.store.meta, campaign_id)  # 404 for a deleted one
+        if webhooks_closed(meta, now_ms(), svc.settings.webhook_grace_after_end_s):
+            log.info("webhook.campaign_ended", campaign_id=campaign_id)
+            raise ApiError(410, "this campaign no longer takes webhooks", code="campaign_ended")
+        payload = await _json_body(svc, request)
         if isinstance(payload, dict) and "calls" in payload:
             kind = "call"
             outcome = await run_in_threadpool(_apply_details, svc, campaign_id, payload)
@@ -103,6 +119,12 @@ async def receive_webhook(
     return WebhookAck(outcome=outcome)
 
 
+def webhooks_closed(meta: dict[str, str], now: int, grace_s: float) -> bool:
+    """Pure: True once the campaign ended longer than `grace_s` ago."""
+    ended = ended_at_ms(meta)
+    return ended is not None and now > ended + int(grace_s * 1000)
+
+
 def _authorise(svc: Services, request: Request, token: str) -> str:
     settings = svc.settings
     peer = request.client.host if request.client is not None else None
@@ -117,7 +139,7 @@ def _authorise(svc: Services, request: Request, token: str) -> str:
     return campaign_id
 
 
-async def _json_body(request: Request) -> Any:
+async def _json_body(svc: Services, request: Request) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
         raise ApiError(413, f"the body is larger than {MAX_WEBHOOK_BYTES} bytes")
@@ -127,8 +149,8 @@ async def _json_body(request: Request) -> Any:
         if len(body) > MAX_WEBHOOK_BYTES:
             raise ApiError(413, f"the body is larger than {MAX_WEBHOOK_BYTES} bytes")
     try:
-        return json.loads(bytes(body))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return await svc.json_parser.parse(bytes(body))
+    except NotJson as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}", code="malformed") from None
 
 
@@ -144,9 +166,19 @@ def _apply_details(svc: Services, campaign_id: str, payload: dict[str, Any]) -> 
         ) from None
     if details.id is None:
         raise ApiError(422, "the call details have no `id`", code="malformed")
-    svc.store.meta(campaign_id)  # CampaignNotFound (404) for a campaign deleted since
+    if len(details.calls) > MAX_WEBHOOK_CALLS:
+        raise ApiError(
+            422, f"the call details list more than {MAX_WEBHOOK_CALLS} calls", code="malformed"
+        )
     next_due_ms = now_ms() + int(svc.settings.poll_max_interval_s * 1000)
-    reconcile_call(svc.store, campaign_id, details, next_due_ms=next_due_ms, source="webhook")
+    reconcile_call(
+        svc.store,
+        campaign_id,
+        details,
+        next_due_ms=next_due_ms,
+        source="webhook",
+        max_blocks=svc.settings.webhook_max_blocks,
+    )
     observe_reconciled(details, "webhook")
     return "applied"
 
@@ -155,6 +187,7 @@ def _apply_ivr(svc: Services, campaign_id: str, call: dict[str, Any]) -> str:
     phone, answer = call.get("phone"), call.get("answer")
     if not isinstance(phone, str | int) or isinstance(phone, bool) or answer is None:
         raise ApiError(422, "an IVR action needs `call.phone` and `call.answer`", code="malformed")
-    svc.store.meta(campaign_id)
-    recorded = svc.store.record_ivr_answer(campaign_id, str(phone), str(answer))
-    return "recorded" if recorded else "unknown_phone"
+    outcome = svc.store.record_ivr_answer(campaign_id, str(phone), str(answer))
+    if outcome == "full":
+        log.warning("webhook.ivr_answers_full", campaign_id=campaign_id)
+    return outcome

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -247,9 +247,20 @@ def list_campaigns(ctx: click.Context, limit: int, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="File (default stdout); written whole or not at all.",
 )
+@click.option(
+    "--keep-formulas",
+    is_flag=True,
+    help="CSV: write cells starting with = + - @ as they are (by default a leading ' is added "
+    "so spreadsheets do not run them).",
+)
 @click.pass_context
 def export(
-    ctx: click.Context, campaign_id: str, fmt: str, as_json: bool, output: Path | None
+    ctx: click.Context,
+    campaign_id: str,
+    fmt: str,
+    as_json: bool,
+    output: Path | None,
+    keep_formulas: bool,
 ) -> None:
     """Export every contact with its outcome and the provider's details."""
     from dispatcher.export import export_rows, write_csv, write_jsonl
@@ -257,15 +268,21 @@ def export(
     store = open_store(settings_of(ctx))
     store.meta(campaign_id)  # an unknown campaign is an error before anything is written
     rows = export_rows(store, campaign_id)
-    writer = write_jsonl if as_json or fmt == "jsonl" else write_csv
+    jsonl = as_json or fmt == "jsonl"
+
+    def writer(out: TextIO) -> int:
+        if jsonl:
+            return write_jsonl(rows, out)
+        return write_csv(rows, out, keep_formulas=keep_formulas)
+
     if output is None:
-        writer(rows, sys.stdout)
+        writer(sys.stdout)
         return
     # Written beside the target and renamed at the end: never a header-only or half file.
     handle, partial = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            count = writer(rows, out)
+            count = writer(out)
         os.replace(partial, output)
     except BaseException:
         Path(partial).unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dispatcher.errors import CampaignNotFound
@@ -108,6 +108,14 @@ class CampaignStore(StoreBase):
         """Contacts per state (states with no contacts are left out)."""
         raw = self.client.hgetall(self.campaign_keys(campaign_id).counts)
         return {text(k): int(v) for k, v in raw.items() if int(v) != 0}
+
+    @translate
+    def counts_many(self, campaign_ids: Sequence[str]) -> list[dict[str, int]]:
+        """`counts` of several campaigns in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for campaign_id in campaign_ids:
+            pipe.hgetall(self.campaign_keys(campaign_id).counts)
+        return [{text(k): int(v) for k, v in raw.items() if int(v) != 0} for raw in pipe.execute()]
 
     @translate
     def status(self, campaign_id: str) -> CampaignStatus:

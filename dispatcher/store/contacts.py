@@ -9,7 +9,13 @@ from typing import Any
 
 from dispatcher.store.base import StoreBase, text, translate
 
-__all__ = ["ContactRecord", "ContactStore"]
+__all__ = ["MAX_IVR_ANSWERS", "MAX_IVR_ANSWER_CHARS", "ContactRecord", "ContactStore"]
+
+#: IVR-action answers kept per contact: a call has a handful of IVR steps, and the webhook receiver
+#: must not let a replayed or forged stream of them grow one contact's record without end.
+MAX_IVR_ANSWERS = 20
+#: Characters of one IVR answer kept (a digit, a word, a recognised phrase).
+MAX_IVR_ANSWER_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +81,10 @@ class ContactStore(StoreBase):
         )
 
     @translate
-    def record_ivr_answer(self, campaign_id: str, phone: str, answer: str) -> bool:
-        """Append an IVR action's answer to the contact (`ivr` list); False for an unknown phone."""
+    def record_ivr_answer(self, campaign_id: str, phone: str, answer: str) -> str:
+        """Append an IVR action's answer to the contact (`iv` list): `recorded`, `unknown_phone`,
+        or `full` when the contact already has `MAX_IVR_ANSWERS`."""
         ck = self.campaign_keys(campaign_id)
-        updated = self._script("ivr_answer")(keys=[ck.contacts], args=[phone, answer[:200]])
-        return bool(updated)
+        args: list[str | int] = [phone, answer[:MAX_IVR_ANSWER_CHARS], MAX_IVR_ANSWERS]
+        outcome = int(self._script("ivr_answer")(keys=[ck.contacts], args=args))
+        return {0: "unknown_phone", 1: "recorded", 2: "full"}[outcome]

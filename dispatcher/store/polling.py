@@ -20,6 +20,8 @@ class ReconcileResult:
     finished: bool
     strangers: int  # phones in the answer that are not the campaign's
     left_out: int = 0  # the campaign's phones a final answer did not list
+    blocked: int = 0  # numbers its `toBlock`s added to the do-not-call list
+    blocks_refused: int = 0  # `toBlock`s over `max_blocks` (the call stays polled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +73,17 @@ class PollStore(StoreBase):
         retry_policy: str = "",
         *,
         authoritative: bool = True,
+        max_blocks: int | None = None,
     ) -> list[ReconcileResult]:
         """`reconcile` for several api calls, pipelined: one round trip, one script per call.
 
         `authoritative` answers (a `get`) end `unknown` the contacts a final answer leaves out;
-        others (a webhook) keep such a call polled until a `get` says.
+        others (a webhook) keep such a call polled until a `get` says. `toBlock` adds a number to
+        the do-not-call list only when it is a contact of the campaign dialled in that api call,
+        at most `max_blocks` per api call (None: no limit); past that the call stays polled.
         """
         ck = self.campaign_keys(campaign_id)
-        keys = [ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry, ck.calls]
+        keys = [ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry, ck.calls, self.keys.dnc]
         now = now_ms()
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
@@ -90,13 +95,21 @@ class PollStore(StoreBase):
                 "1" if authoritative else "0",
                 call.next_due_ms,
                 ck.base,
+                "" if max_blocks is None else max_blocks,
             ]
             for phone, state, detail in call.updates:
                 args += [phone, state, json.dumps(detail, separators=(",", ":"))]
             self._script("reconcile")(keys=keys, args=args, client=pipe)
         return [
-            ReconcileResult(int(changed), bool(finished), int(strangers), int(left_out))
-            for changed, finished, strangers, left_out in pipe.execute()
+            ReconcileResult(
+                int(changed),
+                bool(finished),
+                int(strangers),
+                int(left_out),
+                int(blocked),
+                int(refused),
+            )
+            for changed, finished, strangers, left_out, blocked, refused in pipe.execute()
         ]
 
     @translate

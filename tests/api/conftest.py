@@ -23,6 +23,12 @@ from dispatcher.store import StateStore
 
 TOKEN = "token-current-0123456789"
 OLD_TOKEN = "token-previous-9876543210"
+#: Tokens with one scope each (the two above are plain strings: every scope).
+SCOPED_TOKENS = {
+    "read": "token-read-only-5555555555",
+    "operate": "token-operate-6666666666",
+    "admin": "token-admin-7777777777",
+}
 WEBHOOK_SECRET = "webhook-secret-abcdef"
 
 SPEC: dict[str, Any] = {
@@ -44,9 +50,20 @@ def make_settings(base: Settings, **changes: Any) -> Settings:
         "key_prefix": base.key_prefix,
         "queue_name": base.queue_name,
         "log_format": "json",
-        "api_tokens": [TOKEN, OLD_TOKEN],
+        "api_tokens": [
+            TOKEN,
+            OLD_TOKEN,
+            *(
+                {"token": token, "scopes": [scope], "name": f"{scope}-caller"}
+                for scope, token in SCOPED_TOKENS.items()
+            ),
+        ],
         "webhook_secret": WEBHOOK_SECRET,
         "public_base_url": "http://testserver",
+        # The tests post webhooks from this machine, not from the provider's address.
+        "webhook_allowed_sources": ["127.0.0.1"],
+        # Every scrape renders afresh, so a test sees a change at once (the cache has its own).
+        "metrics_cache_s": 0,
         **changes,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

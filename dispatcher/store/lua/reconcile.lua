@@ -1,21 +1,49 @@
 -- Apply the provider's view of one api call to its contacts; idempotent.
--- KEYS: meta, counts, contacts, poll, retry, calls
+-- KEYS: meta, counts, contacts, poll, retry, calls, the do-not-call set
 -- ARGV: api call id, now_ms, next due ms (or '' when the provider says every call is final),
 --       retry policy JSON or '', '1' when this answer is authoritative for the whole api call
 --       (a `get`: a contact it leaves out was not called as far as the provider will say),
 --       due ms to poll again when a non-authoritative final answer leaves contacts open,
---       campaign key base, then triples of (phone, new terminal state or '', detail JSON object)
+--       campaign key base, the most numbers this answer may add to the do-not-call set ('' for
+--       no limit), then triples of (phone, new terminal state or '', detail JSON object)
 -- Returns {contacts changed, campaign finished (0/1), phones unknown to the campaign,
---          contacts the final answer left out (ended `unknown`, or still polled)}
+--          contacts the final answer left out (ended `unknown`, or still polled),
+--          numbers added to the do-not-call set, `toBlock`s over the limit (the call stays polled)}
 -- uses: prelude
 local meta, counts, contacts, poll, retry, calls = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local dnc = KEYS[7]
 local call_id, now, due = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 -- {outcome = {max attempts, interval ms}} for the outcomes the campaign redials
 local policy = ARGV[4] ~= '' and cjson.decode(ARGV[4]) or {}
 local authoritative, fallback_due, base = ARGV[5] == '1', ARGV[6], ARGV[7]
-local changed, strangers, left_out = 0, 0, 0
+local block_cap = tonumber(ARGV[8])
+local changed, strangers, left_out, blocked, over_cap = 0, 0, 0, 0, 0
+local matched = 0  -- listed phones that are contacts of this api call
+
+-- `toBlock` adds a number to the global do-not-call set only when it is one of this campaign's
+-- contacts and was dialled in this api call (now or in an earlier attempt): an answer naming
+-- anybody else, or more numbers than it may, cannot grow the list.
+local function dialled_in(rec)
+  if rec.c == call_id then return true end
+  for _, earlier in ipairs(rec.hist or {}) do
+    if earlier.c == call_id then return true end
+  end
+  return false
+end
+
+local function block(phone, rec, detail)
+  if not detail.tb or detail.tb == 0 or not dialled_in(rec) then return end
+  if redis.call('SISMEMBER', dnc, phone) == 1 then return end
+  if block_cap and blocked >= block_cap then
+    over_cap = over_cap + 1
+    return
+  end
+  redis.call('SADD', dnc, phone)
+  blocked = blocked + 1
+end
+
 local seen = {}
-for i = 8, #ARGV, 3 do
+for i = 9, #ARGV, 3 do
   local phone, state, detail = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   seen[phone] = true
   local raw = redis.call('HGET', contacts, phone)
@@ -23,6 +51,8 @@ for i = 8, #ARGV, 3 do
     strangers = strangers + 1
   else
     local rec = cjson.decode(raw)
+    if dialled_in(rec) then matched = matched + 1 end
+    block(phone, rec, cjson.decode(detail))
     if rec.c == call_id and not TERMINAL[rec.s] then
       for k, v in pairs(cjson.decode(detail)) do rec[k] = v end
       local rule = state ~= '' and policy[state] or nil
@@ -59,7 +89,10 @@ for i = 8, #ARGV, 3 do
     end
   end
 end
-if due == '' then
+if matched == 0 and not authoritative then
+  -- A webhook naming none of this api call's contacts says nothing about it: its polling stays
+  -- as it was (a forged or misdirected payload cannot postpone it).
+elseif due == '' then
   -- Every call the provider listed is final. Contacts of this api call it did not list (a phone
   -- left out of calls[], or written differently) would wait forever: an authoritative answer ends
   -- them `unknown`; a webhook's keeps the call polled, so the next `get` decides.
@@ -84,7 +117,7 @@ if due == '' then
       end
     end
   end
-  if left_out > 0 and not authoritative then
+  if (left_out > 0 and not authoritative) or over_cap > 0 then
     redis.call('ZADD', poll, 'XX', tonumber(fallback_due), call_id)
   else
     redis.call('ZREM', poll, call_id)
@@ -94,4 +127,4 @@ else
   redis.call('ZADD', poll, 'XX', tonumber(due), call_id)
   redis.call('HDEL', calls, 'm:' .. call_id)
 end
-return {changed, maybe_finish(meta, counts, now), strangers, left_out}
+return {changed, maybe_finish(meta, counts, now), strangers, left_out, blocked, over_cap}
