@@ -197,7 +197,7 @@ def test_every_error_status_lands_in_exactly_one_subtree(status_code: int) -> No
     assert subtrees.count(True) == 1
     if status_code >= 500 or status_code == 408:
         assert isinstance(error, AmbiguousError)
-    elif status_code == 429:
+    elif status_code in (414, 429):
         assert isinstance(error, RetrySafeError)
     else:
         assert isinstance(error, RejectedError)

@@ -1,4 +1,9 @@
-"""The client against the project's sandbox emulator, over real HTTP."""
+"""The client against the project's sandbox emulator, over real HTTP.
+
+Every test that uses the `client` fixture runs twice: against the sandbox answering `get` and
+`removeRecord` in the reference's exact shapes (one bare object when there is one), and against
+it answering JSON arrays, the other shape a real provider may use.
+"""
 
 from __future__ import annotations
 
@@ -47,8 +52,12 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def client(sandbox: Any, http: httpx.Client) -> EffebotClient:
+ANSWER_SHAPES = ["reference-objects", "arrays"]
+
+
+@pytest.fixture(params=ANSWER_SHAPES)
+def client(request: pytest.FixtureRequest, sandbox: Any, http: httpx.Client) -> EffebotClient:
+    sandbox.configure(reference_shapes=request.param == "reference-objects")
     return EffebotClient(http, base_url=sandbox.url, api_key=KEY)
 
 
