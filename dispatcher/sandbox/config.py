@@ -207,7 +207,7 @@ class SandboxConfig(BaseModel):
         description="Answer validation and balance refusals with this status (e.g. 200) instead.",
     )
     max_url_bytes: int | None = Field(
-        None, ge=64, description="Longer request lines (path and query) are answered 414."
+        None, ge=16, description="Longer request lines (path and query) are answered 414."
     )
     # --- webhooks -------------------------------------------------------------------------------
     webhook_tries: int = Field(3, ge=1)

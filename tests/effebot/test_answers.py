@@ -236,7 +236,8 @@ def test_a_2xx_status_error_is_classified_by_what_it_says(
         payload, endpoint="apiCalls/create", is_create=is_create, phone_count=2
     )
     assert type(error) is expected
-    assert error is not None and error.status_code == 200 and error.phone_count == 2
+    assert error is not None
+    assert (error.status_code, error.phone_count) == (200, 2)
 
 
 def test_a_2xx_status_error_keeps_and_shows_its_fields() -> None:
