@@ -18,7 +18,7 @@ from dispatcher.account.errors import AccountMismatch
 from dispatcher.account.facts import AccountFacts, read_account_facts
 from dispatcher.account.preflight import account_problems
 from dispatcher.effebot.client import EffebotClient
-from dispatcher.effebot.errors import AuthenticationRejected, EffebotError
+from dispatcher.effebot.errors import AuthenticationRejected, EffebotError, RetrySafeError
 from dispatcher.effebot.transport import make_http_client
 from dispatcher.errors import ConfigurationError
 from dispatcher.logs import get_logger
@@ -34,6 +34,8 @@ log = get_logger(__name__)
 ClientFactory = Callable[[], AbstractContextManager[EffebotClient]]
 
 CACHE = "account-facts"
+#: How long "the provider could not be asked" is remembered, so waiters do not wait it out.
+UNREACHABLE_TTL_MS = 5_000
 #: The registry `dispatcher records upload` writes (record id -> JSON).
 RECORDS = "records"
 _POLL_S = 0.05
@@ -86,7 +88,11 @@ class AccountCheck:
         return "checked against the account: caller, language, records and template fit"
 
     def facts(self) -> AccountFacts:
-        """The account's facts, from the cache when fresh, else from the provider (once)."""
+        """The account's facts, from the cache when fresh, else from the provider (once).
+
+        Raises the client's error when the provider could not be asked (by this process, or by
+        the one that held the lock a moment ago).
+        """
         cached = self._cached()
         if cached is not None:
             return cached
@@ -104,8 +110,14 @@ class AccountCheck:
 
     def refresh(self) -> AccountFacts:
         """Read the facts from the provider now and cache them."""
-        with self._clients() as client:
-            facts = read_account_facts(client, self._pace)
+        try:
+            with self._clients() as client:
+                facts = read_account_facts(client, self._pace)
+        except AuthenticationRejected:
+            raise
+        except EffebotError as exc:
+            self._store.set_global(CACHE, {"unreachable": str(exc)}, ttl_ms=UNREACHABLE_TTL_MS)
+            raise
         ttl_ms = int(self._settings.preflight_cache_s * 1000)
         if ttl_ms > 0:
             self._store.set_global(CACHE, {"facts": facts.to_json()}, ttl_ms=ttl_ms)
@@ -119,7 +131,15 @@ class AccountCheck:
         return facts
 
     def _cached(self) -> AccountFacts | None:
-        if self._settings.preflight_cache_s <= 0:
-            return None
-        raw = self._store.get_global(CACHE).get("facts")
-        return AccountFacts.from_json(raw) if raw else None
+        """Fresh cached facts; raises `Unverifiable` if the provider could not be asked just now."""
+        cached = self._store.get_global(CACHE)
+        raw = cached.get("facts")
+        if raw and self._settings.preflight_cache_s > 0:
+            return AccountFacts.from_json(raw)
+        if "unreachable" in cached:
+            raise Unverifiable(cached["unreachable"], endpoint="account")
+        return None
+
+
+class Unverifiable(RetrySafeError):
+    """The provider could not be asked about the account a moment ago (remembered briefly)."""
