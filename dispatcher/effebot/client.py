@@ -90,6 +90,8 @@ MAX_URL_BYTES = 8000
 TEMPLATE_LIST_SETTING = "DISPATCHER_TEMPLATE_LIST_PATH"
 TEMPLATE_CREATE_SETTING = "DISPATCHER_TEMPLATE_CREATE_PATH"
 _LANGUAGES = "apiCalls/getAvailableLanguages"
+#: createRecord's `name`: unbounded in the reference, 255 like every other bounded string.
+MAX_RECORD_NAME_CHARS = 255
 _GET_IDS = "apiCallIdList[]"
 
 _REDACTED = "***"
@@ -295,6 +297,7 @@ class EffebotClient:
         """`apiCalls/createRecord` with source=text: synthesise and store an audio."""
         if not name or not text:
             raise ValueError("name and text must not be empty")
+        _record_name(name)
         return self._request(
             _Exchange(
                 path="apiCalls/createRecord",
@@ -309,6 +312,7 @@ class EffebotClient:
         """`apiCalls/createRecord` with source=file: upload an audio file (multipart)."""
         if not name or not filename or not content:
             raise ValueError("name, filename and content must not be empty")
+        _record_name(name)
         return self._request(
             _Exchange(
                 path="apiCalls/createRecord",
@@ -589,6 +593,12 @@ def _ids(ids: Sequence[int], what: str, *, allow_empty: bool = False) -> list[in
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{what}: ids are positive ints, got {value!r}")
     return checked
+
+
+def _record_name(name: str) -> None:
+    # The reference gives no limit; the sandbox (and Laravel-style validation) stops at 255.
+    if len(name) > MAX_RECORD_NAME_CHARS:
+        raise ValueError(f"name: at most {MAX_RECORD_NAME_CHARS} characters")
 
 
 def _content_type(filename: str) -> str:

@@ -208,3 +208,12 @@ def test_removing_one_record_reads_either_shape(client: EffebotClient) -> None:
     removed = client.remove_records([record.id])
     assert [r.id for r in removed] == [record.id]
     assert removed[0].deleted_at is not None
+
+
+def test_a_record_name_over_255_characters_is_refused_before_sending(
+    client: EffebotClient, sandbox: Any
+) -> None:
+    with pytest.raises(ValueError, match="at most 255"):
+        client.create_text_record("n" * 256, "Hello")
+    assert sandbox.stats()["requests"] == {}
+    assert client.create_text_record("n" * 255, "Hello").id is not None
