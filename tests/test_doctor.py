@@ -16,12 +16,11 @@ from dispatcher.doctor import Finding, healthy
 from dispatcher.doctor.storage import queue_findings, redis_findings
 from dispatcher.redis_server import EmbeddedRedis, free_port
 from dispatcher.settings import SANDBOX_API_KEY
+from dispatcher.store.fleet import FleetSnapshot, QueueDepth
 from dispatcher.store.health import (
-    QueueDepth,
     RedisHealth,
     eviction_problem,
     persistence_problems,
-    read_queue_depths,
     read_redis_health,
 )
 
@@ -84,9 +83,10 @@ def test_a_replica_cannot_hold_the_dispatchers_writes() -> None:
 
 
 def test_dead_letters_and_no_worker_are_warnings() -> None:
-    rows = queue_findings([QueueDepth("q", 1, 2, 3, 4), QueueDepth("q-poll", 0, 0, 0, 0)], 0)
+    queues = (QueueDepth("q", 1, 2, 4), QueueDepth("q-poll", 0, 0, 0))
+    rows = queue_findings(FleetSnapshot(queues, 0, 0, 0, None, None))
     by_check = {row.check: row for row in rows}
-    assert by_check["queue q"].detail == "1 ready, 2 delayed, 3 in flight"
+    assert by_check["queue q"].detail == "1 ready, 2 delayed"
     assert by_check["dead letters"].status == "warn"
     assert "4 in q.XQ" in by_check["dead letters"].detail
     assert by_check["workers"].status == "warn"
@@ -120,16 +120,17 @@ def test_the_health_of_a_real_redis_is_read(durable_redis: EmbeddedRedis) -> Non
     client.close()
 
 
-def test_queue_depths_come_from_dramatiqs_keys(redis_client: redis.Redis, key_prefix: str) -> None:
+def test_the_doctor_reads_the_deployments_queues(
+    durable_redis: EmbeddedRedis, key_prefix: str, sandbox: Any
+) -> None:
+    client = redis.Redis.from_url(durable_redis.url)
     ns = f"{key_prefix}-dramatiq"
-    redis_client.rpush(f"{ns}:{key_prefix}", "m1", "m2")
-    redis_client.rpush(f"{ns}:{key_prefix}.DQ", "m3")
-    redis_client.zadd(f"{ns}:{key_prefix}.XQ", {"m4": 1})
-    redis_client.sadd(f"{ns}:__acks__.worker-1.{key_prefix}", "m5")
-    redis_client.sadd(f"{ns}:__acks__.worker-1.{key_prefix}-poll", "m6", "m7")
-    [main, poll] = read_queue_depths(redis_client, ns, [key_prefix, f"{key_prefix}-poll"])
-    assert (main.ready, main.delayed, main.in_flight, main.dead) == (2, 1, 1, 1)
-    assert (poll.ready, poll.delayed, poll.in_flight, poll.dead) == (0, 0, 2, 0)
+    client.rpush(f"{ns}:{key_prefix}", "m1", "m2")
+    client.rpush(f"{ns}:{key_prefix}-poll.DQ", "m3")
+    client.close()
+    found = rows(doctor(durable_redis.url, key_prefix, "--json", **provider_env(sandbox)))
+    assert found[f"queue {key_prefix}"]["detail"] == "2 ready, 0 delayed"
+    assert found[f"queue {key_prefix}-poll"]["detail"] == "0 ready, 1 delayed"
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ def doctor(redis_url: str, prefix: str, *args: str, **env: str) -> Result:
 
 
 def rows(result: Result) -> dict[str, Any]:
-    body = json.loads(result.output)
+    body = json.loads(result.stdout)
     return {check["check"]: check for check in body["checks"]}
 
 
@@ -168,7 +169,7 @@ def test_a_healthy_set_up_passes_every_check(
     as_json = doctor(durable_redis.url, key_prefix, "--json", **provider_env(sandbox))
     assert as_json.exit_code == 0
     found = rows(as_json)
-    assert json.loads(as_json.output)["healthy"] is True
+    assert json.loads(as_json.stdout)["healthy"] is True
     for check in (
         "redis", "persistence", "memory policy", "replication", f"queue {key_prefix}",
         f"queue {key_prefix}-poll", "dead letters", "API key", "balance", "caller numbers",

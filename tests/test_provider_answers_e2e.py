@@ -18,7 +18,7 @@ from dispatcher.lifecycle import CampaignStatus
 from dispatcher.queue import make_enqueue, queue_for
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
-from dispatcher.store.health import read_queue_depths
+from dispatcher.store.fleet import FleetReader
 from dispatcher.store.keys import ACTOR_POLL, Keys
 from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 from tests.test_pipeline_e2e import SPEC, assert_consistent, finished, submit
@@ -43,12 +43,11 @@ def paused(store: StateStore, campaign_id: str) -> bool:
 
 
 def idle(settings: Settings, redis_client: redis.Redis) -> bool:
-    """No message of the test's queues is waiting or being processed."""
-    namespace = Keys(settings.key_prefix).dramatiq_namespace
-    queues = [settings.queue_name, queue_for(settings.queue_name, ACTOR_POLL)]
-    depths = read_queue_depths(redis_client, namespace, queues)
-    batches = depths[0]
-    return batches.ready + batches.delayed + batches.in_flight == 0
+    """No batch message of the test's queue is waiting (ready or delayed) any more."""
+    queues = (settings.queue_name, queue_for(settings.queue_name, ACTOR_POLL))
+    snapshot = FleetReader(redis_client, Keys(settings.key_prefix)).snapshot(queues, 60_000)
+    batches = snapshot.queues[0]
+    return batches.ready + batches.delayed == 0
 
 
 def requests_logged(pool: WorkerPool, endpoint: str) -> int:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from dispatcher.commands.context import settings_of
+from dispatcher.commands.output import echo_json, json_option
 
 __all__ = ["doctor"]
 
@@ -14,7 +13,7 @@ _MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@json_option("Print the findings as one JSON object")
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
     """Check the API key, balance, caller numbers, languages, template endpoints, Redis
@@ -29,13 +28,12 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     findings = diagnose(settings, provider_limit(settings))
     ok = healthy(findings)
     if as_json:
-        body = {"healthy": ok, "checks": [finding.as_dict() for finding in findings]}
-        click.echo(json.dumps(body, indent=2))
+        echo_json({"healthy": ok, "checks": [finding.as_dict() for finding in findings]})
     else:
         width = max(len(finding.check) for finding in findings)
         for finding in findings:
             mark = _MARKS[finding.status]
             click.echo(f"{finding.check:<{width}}  {mark:<4}  {finding.detail}")
-        click.echo("healthy" if ok else "NOT healthy: fix the FAIL lines above")
+        click.echo("healthy" if ok else "NOT healthy: fix the FAIL lines above", err=True)
     if not ok:
         ctx.exit(1)

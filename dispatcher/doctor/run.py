@@ -16,7 +16,8 @@ from dispatcher.errors import StateError
 from dispatcher.pacing import GlobalPacer, Limit
 from dispatcher.queue import queue_for
 from dispatcher.settings import Settings
-from dispatcher.store.health import live_workers, read_queue_depths, read_redis_health
+from dispatcher.store.fleet import FleetReader
+from dispatcher.store.health import read_redis_health
 from dispatcher.store.keys import ACTOR_POLL, Keys
 
 __all__ = ["diagnose"]
@@ -40,15 +41,14 @@ def diagnose(settings: Settings, provider_limit: Limit | None = None) -> list[Fi
 
 
 def _redis(settings: Settings, client: redis.Redis) -> list[Finding]:
-    namespace = Keys(settings.key_prefix).dramatiq_namespace
-    queues = [settings.queue_name, queue_for(settings.queue_name, ACTOR_POLL)]
+    queues = (settings.queue_name, queue_for(settings.queue_name, ACTOR_POLL))
+    fleet = FleetReader(client, Keys(settings.key_prefix))
     try:
         health = read_redis_health(client)
-        depths = read_queue_depths(client, namespace, queues)
-        workers = live_workers(client, namespace, settings.broker_heartbeat_timeout_ms)
+        snapshot = fleet.snapshot(queues, settings.broker_heartbeat_timeout_ms)
     except StateError as exc:
         return [Finding("redis", "fail", f"cannot read {_where(settings)}: {exc}")]
-    return redis_findings(health) + queue_findings(depths, workers)
+    return redis_findings(health) + queue_findings(snapshot)
 
 
 def _where(settings: Settings) -> str:

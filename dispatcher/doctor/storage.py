@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from dispatcher.doctor.findings import Finding
+from dispatcher.store.fleet import FleetSnapshot
 from dispatcher.store.health import (
-    QueueDepth,
     RedisHealth,
     eviction_problem,
     persistence_problems,
@@ -45,17 +43,13 @@ def redis_findings(health: RedisHealth) -> list[Finding]:
     return [server, persistence, policy, Finding("replication", "ok", replicas)]
 
 
-def queue_findings(depths: Sequence[QueueDepth], workers: int) -> list[Finding]:
+def queue_findings(fleet: FleetSnapshot) -> list[Finding]:
     """One row per queue, the dead letters, and the live workers (pure)."""
     rows = [
-        Finding(
-            f"queue {d.queue}",
-            "ok",
-            f"{d.ready} ready, {d.delayed} delayed, {d.in_flight} in flight",
-        )
-        for d in depths
+        Finding(f"queue {d.queue}", "ok", f"{d.ready} ready, {d.delayed} delayed")
+        for d in fleet.queues
     ]
-    dead = {d.queue: d.dead for d in depths if d.dead}
+    dead = {d.queue: d.dead for d in fleet.queues if d.dead}
     if dead:
         where = ", ".join(f"{count} in {queue}.XQ" for queue, count in dead.items())
         rows.append(
@@ -68,6 +62,7 @@ def queue_findings(depths: Sequence[QueueDepth], workers: int) -> list[Finding]:
         )
     else:
         rows.append(Finding("dead letters", "ok", "none"))
+    workers = fleet.workers_alive
     rows.append(
         Finding("workers", "ok", f"{workers} alive")
         if workers

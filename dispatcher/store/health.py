@@ -1,36 +1,27 @@
-"""Is this Redis fit to hold promises? Its persistence, memory policy and replication, and queues.
+"""Is this Redis fit to hold promises? Its persistence, memory policy and replication.
 
 DESIGN.md invariant 7: a Redis that would lose promises (no persistence, evicting keys) is refused
 or reported, never trusted silently. `read_redis_health` is the one round of reads (INFO
 persistence/memory/replication/server, CONFIG GET where allowed: managed services refuse CONFIG,
 and INFO then answers for the memory policy); the `*_problem(s)` functions are pure and say what
 is wrong in words an operator can act on, so `dispatcher doctor` reports them and a start-up check
-can refuse on them. `read_queue_depths` reads dramatiq's keys for the deployment's queues.
-
-dramatiq's keys under its namespace `ns` (see notes/dramatiq-internals.md §2): `ns:<q>` (LIST of
-ready message ids), `ns:<q>.DQ` (LIST, delayed), `ns:<q>.XQ` (ZSET, dead letters),
-`ns:__acks__.<worker>.<q>` (SET, fetched and not yet acked), `ns:__heartbeats__` (ZSET of workers
-by last heartbeat, ms).
+can refuse on them. The queues, dead letters and workers are `fleet`'s to read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from dispatcher.store.base import now_ms, text, translate
+from dispatcher.store.base import text, translate
 
 __all__ = [
-    "QueueDepth",
     "RedisHealth",
     "eviction_problem",
-    "live_workers",
     "persistence_problems",
     "persistence_summary",
-    "read_queue_depths",
     "read_redis_health",
     "replication_problem",
 ]
@@ -53,17 +44,6 @@ class RedisHealth:
     maxmemory_policy: str
     connected_replicas: int
     replicas_online: int
-
-
-@dataclass(frozen=True, slots=True)
-class QueueDepth:
-    """One dramatiq queue: messages ready, delayed, fetched by a worker, and dead-lettered."""
-
-    queue: str
-    ready: int
-    delayed: int
-    in_flight: int
-    dead: int
 
 
 def _config(client: redis.Redis, name: str) -> str | None:
@@ -160,41 +140,3 @@ def replication_problem(health: RedisHealth) -> str | None:
     if health.role in ("slave", "replica"):
         return "connected to a read-only replica: point DISPATCHER_REDIS_URL at the primary"
     return None
-
-
-@translate
-def read_queue_depths(
-    client: redis.Redis, namespace: str, queues: Sequence[str]
-) -> list[QueueDepth]:
-    """Depths of dramatiq's queues under `namespace` (one pipelined round trip, plus a SCAN)."""
-    pipe = client.pipeline(transaction=False)
-    for queue in queues:
-        pipe.llen(f"{namespace}:{queue}")
-        pipe.llen(f"{namespace}:{queue}.DQ")
-        pipe.zcard(f"{namespace}:{queue}.XQ")
-    replies = pipe.execute()
-    acks = [text(key) for key in client.scan_iter(match=f"{namespace}:__acks__.*", count=1000)]
-    sizes = dict(zip(acks, [int(n) for n in _cards(client, acks)], strict=True))
-    depths = []
-    for i, queue in enumerate(queues):
-        ready, delayed, dead = replies[3 * i : 3 * i + 3]
-        # A worker's acks set per queue: `ns:__acks__.<worker id>.<queue>`.
-        in_flight = sum(
-            size for name, size in sizes.items() if name.endswith((f".{queue}", f".{queue}.DQ"))
-        )
-        depths.append(QueueDepth(queue, int(ready), int(delayed), in_flight, int(dead)))
-    return depths
-
-
-def _cards(client: redis.Redis, keys: list[str]) -> list[Any]:
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.scard(key)
-    return list(pipe.execute()) if keys else []
-
-
-@translate
-def live_workers(client: redis.Redis, namespace: str, heartbeat_timeout_ms: int) -> int:
-    """dramatiq worker processes whose last heartbeat is within the timeout."""
-    since = now_ms() - heartbeat_timeout_ms
-    return int(client.zcount(f"{namespace}:__heartbeats__", since, "+inf"))
