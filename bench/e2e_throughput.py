@@ -70,7 +70,8 @@ def bare_loop(url: str, contacts: list[str], batch_size: int, get_chunk: int) ->
                     "/apiCalls/get", params=params, json={"apiKey": SANDBOX_API_KEY}
                 )
                 answer.raise_for_status()
-                for details in answer.json():
+                found = answer.json()  # one bare object when one call is found (the reference)
+                for details in [found] if isinstance(found, dict) else found:
                     if any(c.get("finishedAt") is None for c in details.get("calls", [])):
                         still.append(int(details["id"]))
             pending = still

@@ -59,7 +59,7 @@ SPEC: dict[str, Any] = {
     "name": "bench",
     "call": {
         "dutyPhone": 1,
-        "record": {"text": "Hello from the benchmarks"},
+        "record": {"text": "Hello from the benchmarks", "gender": 0},
         "ivrs": [{"digit": 1, "needBlock": 0}, {"digit": 2, "needBlock": 0}],
     },
     "batch_size": 50,

@@ -104,7 +104,8 @@ def provider_finish_times(stack: Stack, call_ids: list[int]) -> dict[str, float]
             ]
             answer = http.post("/apiCalls/get", params=params, json={"apiKey": SANDBOX_API_KEY})
             answer.raise_for_status()
-            for details in answer.json():
+            found = answer.json()  # one bare object when one call is found (the reference)
+            for details in [found] if isinstance(found, dict) else found:
                 for call in details["calls"]:
                     if call.get("finishedAt") is not None:
                         at = float(call["finishedAt"])

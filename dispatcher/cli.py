@@ -18,6 +18,7 @@ from dispatcher.api.command import serve_command
 from dispatcher.commands.campaigns import export, list_campaigns, status, submit
 from dispatcher.commands.controls import cancel, pause, reschedule, resume
 from dispatcher.commands.demo import demo
+from dispatcher.commands.doctor import doctor
 from dispatcher.commands.lists import dnc, records
 from dispatcher.errors import ConfigurationError, DispatcherError
 from dispatcher.logs import configure_logging
@@ -90,6 +91,7 @@ cli.add_command(records)
 cli.add_command(demo)
 cli.add_command(sandbox_command)
 cli.add_command(serve_command)
+cli.add_command(doctor)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,7 @@ price list).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,6 +39,8 @@ class DryRunReport:
     estimated_duration_s: float = 0.0
     estimated_cost: float = 0.0
     would_be_refused_because: str | None = None
+    #: What the account preflight said ("not checked" without one).
+    account_check: str = "not checked"
 
     def as_dict(self) -> dict[str, Any]:
         return {"dry_run": True, **asdict(self)}
@@ -51,9 +53,16 @@ def dry_run(
     contacts: Iterable[Contact | Rejection],
     *,
     strict: bool = False,
+    preflight: Callable[[CampaignSpec], str] | None = None,
 ) -> DryRunReport:
-    """Everything `submit_campaign` would report, and estimates, without changing anything."""
+    """Everything `submit_campaign` would report, and estimates, without changing anything.
+
+    `preflight` runs first, as it does for a real submission: a campaign the account cannot serve
+    is refused (it raises) before a contact is read.
+    """
     report = DryRunReport()
+    if preflight is not None:
+        report.account_check = preflight(spec)
     rejections = RejectionTally()
     seen: set[str] = set()
     per_zone: Counter[str] = Counter()

@@ -4,7 +4,9 @@
     ├── ConfigurationError          settings that cannot work together
     ├── InputError                  a submission, spec file or contact row that is not valid
     │   ├── SpecError               the campaign spec (names the field)
-    │   └── ContactsError           the contact file as a whole (unreadable, no phone column)
+    │   ├── ContactsError           the contact file as a whole (unreadable, no phone column)
+    │   └── AccountMismatch         the spec needs what the provider account lacks (in
+    │                               `dispatcher.account.errors`)
     ├── StateError                  Redis is unreachable or holds something unexpected
     │   ├── CampaignNotFound
     │   └── TransitionRefused       a lifecycle change that the campaign's status does not allow

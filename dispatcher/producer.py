@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,6 +118,7 @@ def submit_campaign(
     strict: bool = False,
     now: datetime | None = None,
     pace_per_s: float | None = None,
+    preflight: Callable[[CampaignSpec], object] | None = None,
 ) -> SubmitReport:
     """Submit a campaign; returns the report. Nothing is enqueued unless it is accepted.
 
@@ -125,7 +126,11 @@ def submit_campaign(
     rejected row it saw). A submission with no dialable contact at all is refused too.
     `pace_per_s` (the provider's request budget) tells how fast the batch backlog can drain, so
     the reconciler does not take a long queue for lost messages.
+    `preflight` (e.g. `AccountCheck.check`) runs first and refuses by raising, before anything
+    is written.
     """
+    if preflight is not None:
+        preflight(spec)
     grouping = WindowGrouping(spec.window) if spec.window is not None else None
     campaign_id = new_campaign_id()
     report = SubmitReport(campaign_id=campaign_id, status=CampaignStatus.DRAFT.value)

@@ -59,6 +59,23 @@ class Settings(BaseSettings):
     # our best guess, unconfirmed, and configurable for that reason.
     template_list_path: str = Field("apiCalls/getTemplates")
     template_create_path: str = Field("apiCalls/createFromTemplate")
+    preflight: bool = Field(
+        True,
+        description=(
+            "Check a campaign against the provider account (caller number, language, records, "
+            "template) before a submission writes anything; needs the API key."
+        ),
+    )
+    preflight_cache_s: float = Field(
+        60.0, ge=0, description="How long the account's numbers and languages are cached (0: off)."
+    )
+    account_record_ids: list[int] = Field(
+        default_factory=list,
+        description=(
+            "Records made in the provider's personal account (its API cannot list them); records "
+            "uploaded with `dispatcher records upload` are known without this."
+        ),
+    )
 
     # --- redis / queue --------------------------------------------------------------------------
     redis_url: str | None = Field(

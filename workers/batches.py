@@ -10,8 +10,10 @@ The order of steps is what keeps a person from being dialled twice:
 4. call create; record the api call id (`sent`) and schedule the first poll.
 
 The client's error tree decides what follows a failure: retry-safe errors give the batch back to
-`pending` and retry later; rejected ones end its contacts `failed`; ambiguous ones end them
-`unknown`, unless the operator opted in to dialling them again.
+`pending` and retry later; refusals only an operator can lift (balance, moderation, a wrong
+endpoint setting) give it back too and pause the campaign with the reason; other rejected ones end
+its contacts `failed`; ambiguous ones end them `unknown`, unless the operator opted in to dialling
+them again.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dispatcher.batch_messages import send_batches
 from dispatcher.effebot.errors import (
     AmbiguousError,
     EffebotError,
-    InsufficientBalance,
+    OperatorActionRequired,
     RateLimited,
     RejectedError,
     RetrySafeError,
@@ -223,11 +225,12 @@ def _create(
             response = ctx.client.create(request)
         else:
             response = ctx.client.create_from_template(request)
-    except InsufficientBalance as exc:
-        # Nothing was created: the batch waits, and the campaign pauses until someone pays.
+    except OperatorActionRequired as exc:
+        # Nothing was created and nothing is wrong with the contacts: the batch waits, and the
+        # campaign pauses until someone pays, gets the recording approved or fixes the setting.
         _release(ctx, campaign_id, batch_no, token, phones)
-        log.error("batch.insufficient_balance", error=str(exc))
-        auto_pause(ctx, campaign_id, f"the provider refused for lack of balance: {exc}")
+        log.error("batch.held_by_provider", error=str(exc), kind=type(exc).__name__)
+        auto_pause(ctx, campaign_id, exc.pause_reason())
         return
     except RetrySafeError as exc:
         released = _release(ctx, campaign_id, batch_no, token, phones)

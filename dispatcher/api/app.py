@@ -6,6 +6,7 @@ OpenAPI schema (`/openapi.json`, `/docs`) without a second description that coul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
         metrics=MetricsCache(lambda: render(registry), settings.metrics_cache_s),
         webhook_sources=sources,
         trusted_proxies=proxies,
+        preflight=_preflight(settings, store),
     )
     app.state.services = svc
     install_error_handlers(app)
@@ -94,6 +96,20 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
         app.state.metrics_app = ops.metrics_app(svc)
     _finish_openapi(app)
     return app
+
+
+def _preflight(settings: Settings, store: StateStore) -> Callable[..., str] | None:
+    """The account preflight submissions go through, or None (off, or no API key)."""
+    if not settings.preflight or settings.effebot_api_key is None:
+        log.warning("api.no_preflight", hint="campaigns are not checked against the account")
+        return None
+    from dispatcher.account import AccountCheck
+    from dispatcher.pacing import GlobalPacer
+    from workers.limits import provider_limit
+
+    pacer = GlobalPacer(store.client, settings.key_prefix)
+    limit = provider_limit(settings)
+    return AccountCheck(settings, store, pace=lambda: pacer.acquire([limit], max_wait_s=60.0)).check
 
 
 def _finish_openapi(app: FastAPI) -> None:

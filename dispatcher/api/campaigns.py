@@ -93,7 +93,11 @@ SUBMIT_OPENAPI: dict[str, Any] = {
         415: {"model": ErrorBody, "description": "Neither JSON nor multipart."},
         422: {
             "model": ErrorBody,
-            "description": "Invalid spec (`errors` name fields) or refused (`report` lists rows).",
+            "description": (
+                "Invalid spec (`errors` name fields), a spec the provider account cannot serve "
+                "(`account_mismatch`: `errors` name the fields and the allowed values), or "
+                "refused (`report` lists rows)."
+            ),
         },
     },
     openapi_extra=SUBMIT_OPENAPI,
@@ -123,6 +127,7 @@ async def submit(
                 settings,
                 submission.spec,
                 submission.contacts,
+                preflight=svc.preflight,
             )
             return JSONResponse(estimate.as_dict(), status_code=200)
         report = await run_in_threadpool(
@@ -133,6 +138,7 @@ async def submit(
             submission.contacts,
             strict=strict,
             pace_per_s=settings.provider_rate_per_s,
+            preflight=svc.preflight,
         )
     body = report.as_dict()
     if report.campaign_id is None:

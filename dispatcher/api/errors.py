@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from dispatcher.account.errors import AccountMismatch
 from dispatcher.api.models import ErrorBody, FieldError
 from dispatcher.errors import (
     CampaignNotFound,
@@ -103,6 +104,9 @@ def _from_dispatcher_error(exc: DispatcherError) -> ApiError:
     if isinstance(exc, StateError):
         log.warning("api.state_unavailable", error=str(exc))
         return ApiError(503, "campaign state is unavailable, retry later", code="unavailable")
+    if isinstance(exc, AccountMismatch):
+        errors = [FieldError(field=p.field, message=p.message) for p in exc.problems]
+        return ApiError(422, str(exc), code="account_mismatch", errors=errors)
     if isinstance(exc, InputError):
         return ApiError(422, str(exc), code="invalid_input")
     log.error("api.dispatcher_error", error=str(exc), kind=type(exc).__name__)

@@ -95,6 +95,9 @@ class DryRunBody(BaseModel):
     would_be_refused_because: str | None = Field(
         None, description="Why the real submission would be refused (422), if it would be."
     )
+    account_check: str = Field(
+        description="What the account preflight said (`not checked` without an API key)."
+    )
 
 
 class CampaignProgress(BaseModel):

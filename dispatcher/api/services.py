@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -19,7 +20,7 @@ __all__ = ["Services", "services"]
 
 @dataclass(frozen=True)
 class Services:
-    """What one app's routes share: settings, the store, enqueueing, metrics, body parsing."""
+    """What one app's routes share: settings, store, enqueueing, metrics, parsing, preflight."""
 
     settings: Settings
     store: StateStore
@@ -29,6 +30,8 @@ class Services:
     webhook_sources: Networks = ()
     trusted_proxies: Networks = ()
     json_parser: JsonParser = field(default_factory=JsonParser)
+    #: The account preflight (`AccountCheck.check`), or None without an API key.
+    preflight: Callable[..., str] | None = None
 
 
 def services(request: Request) -> Services:

@@ -13,6 +13,7 @@ import click
 
 from dispatcher.commands.context import open_store, settings_of
 from dispatcher.commands.output import echo_json, echo_json_line, json_option
+from dispatcher.commands.provider import account_check_for
 from dispatcher.settings import Settings
 
 __all__ = ["LIST_LIMIT_DEFAULT", "LIST_LIMIT_MAX", "export", "list_campaigns", "status", "submit"]
@@ -80,10 +81,14 @@ def submit(
     spec = load_spec(spec_file, overrides)
     store = open_store(settings)
     contacts = open_contacts(contacts_file, settings.default_region, fmt)  # type: ignore[arg-type]
+    check = account_check_for(settings, store)
+    preflight = None if check is None else check.check
     if dry_run:
         from dispatcher.dry_run import dry_run as run_dry
 
-        estimate = run_dry(store, settings, spec, contacts, strict=strict).as_dict()
+        estimate = run_dry(
+            store, settings, spec, contacts, strict=strict, preflight=preflight
+        ).as_dict()
         if as_json:
             echo_json(estimate)
         else:
@@ -91,19 +96,27 @@ def submit(
         if estimate["would_be_refused_because"] is not None:
             ctx.exit(1)
         return
-    report = _submit(settings, store, spec, contacts, strict)
+    report = _submit(settings, store, spec, contacts, strict, preflight)
     _print_report(report.as_dict(), as_json)
     if report.campaign_id is None:
         ctx.exit(1)
 
 
-def _submit(settings: Settings, store: Any, spec: Any, contacts: Any, strict: bool) -> Any:
+def _submit(
+    settings: Settings, store: Any, spec: Any, contacts: Any, strict: bool, preflight: Any
+) -> Any:
     from dispatcher.producer import submit_campaign
     from dispatcher.queue import make_enqueue
 
     enqueue = make_enqueue(settings, store.client)
     return submit_campaign(
-        store, enqueue, spec, contacts, strict=strict, pace_per_s=settings.provider_rate_per_s
+        store,
+        enqueue,
+        spec,
+        contacts,
+        strict=strict,
+        pace_per_s=settings.provider_rate_per_s,
+        preflight=preflight,
     )
 
 

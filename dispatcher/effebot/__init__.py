@@ -9,20 +9,25 @@ with make_http_client(settings) as http:
 
 from __future__ import annotations
 
-from dispatcher.effebot.client import MAX_RESPONSE_BYTES, EffebotClient
+from dispatcher.effebot.client import MAX_RESPONSE_BYTES, MAX_URL_BYTES, EffebotClient
 from dispatcher.effebot.errors import (
     AmbiguousError,
     AuthenticationRejected,
     ConnectionDropped,
     EffebotError,
+    EndpointMissing,
     InsufficientBalance,
     MalformedResponse,
+    ModerationRequired,
+    OperatorActionRequired,
     ProviderServerError,
     ProviderUnreachable,
     RateLimited,
     RejectedError,
     ResponseTimeout,
     RetrySafeError,
+    UnexplainedRefusal,
+    UriTooLong,
     ValidationRejected,
 )
 from dispatcher.effebot.requests import (
@@ -52,6 +57,7 @@ from dispatcher.effebot.transport import make_http_client
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
+    "MAX_URL_BYTES",
     "Acknowledgement",
     "AmbiguousError",
     "AuthenticationRejected",
@@ -63,10 +69,13 @@ __all__ = [
     "CreateFromTemplateRequest",
     "EffebotClient",
     "EffebotError",
+    "EndpointMissing",
     "InsufficientBalance",
     "Ivr",
     "Language",
     "MalformedResponse",
+    "ModerationRequired",
+    "OperatorActionRequired",
     "Phone",
     "PhoneCall",
     "ProviderServerError",
@@ -82,7 +91,9 @@ __all__ = [
     "RetrySafeError",
     "Template",
     "TemplateCallOptions",
+    "UnexplainedRefusal",
     "UpdateResult",
+    "UriTooLong",
     "UserInfo",
     "ValidationRejected",
     "make_http_client",

@@ -17,15 +17,20 @@ from typing import Any
 from dispatcher.effebot.errors import (
     AuthenticationRejected,
     EffebotError,
+    EndpointMissing,
     InsufficientBalance,
+    ModerationRequired,
     ProviderServerError,
     RateLimited,
     RejectedError,
+    UnexplainedRefusal,
+    UriTooLong,
     ValidationRejected,
 )
 
 __all__ = [
     "envelope_refusal",
+    "error_for_envelope",
     "error_for_status",
     "parse_error_body",
     "parse_json_body",
@@ -39,6 +44,10 @@ _JSON_WORDS = frozenset({"true", "false", "null"})
 #: Longest provider message kept in an error (HTML error pages can be huge).
 _MESSAGE_MAX_CHARS = 300
 _BALANCE_RE = re.compile(r"balance|insufficient funds|not enough (money|funds)", re.IGNORECASE)
+_MODERATION_RE = re.compile(r"moderat", re.IGNORECASE)
+_KEY_RE = re.compile(
+    r"api[ _-]?key|unauthori[sz]ed|unauthenticated|authenticat|forbidden", re.IGNORECASE
+)
 
 
 def parse_json_body(body: bytes) -> Any:
@@ -141,13 +150,79 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 def envelope_refusal(payload: Any) -> str | None:
     """The message of a 2xx answer that says `"status": "error"`, or None for any other answer."""
-    if not isinstance(payload, dict):
+    if not _says_error(payload):
         return None
+    message, _ = parse_error_body(json.dumps(payload).encode())
+    return message or "the provider answered status=error"
+
+
+def _says_error(payload: Any) -> bool:
+    if not isinstance(payload, dict):
+        return False
     status = payload.get("status")
-    if isinstance(status, str) and status.strip().lower() in {"error", "fail", "failed"}:
-        message, _ = parse_error_body(json.dumps(payload).encode())
-        return message or "the provider answered status=error"
+    return isinstance(status, str) and status.strip().lower() in {"error", "fail", "failed"}
+
+
+def _refusal_kind(message: str | None, fields: dict[str, list[str]]) -> type[RejectedError] | None:
+    """What a refusal's words say it is, or None when they say nothing we know."""
+    texts = [message or "", *(text for texts in fields.values() for text in texts)]
+    if any(_BALANCE_RE.search(text) for text in texts):
+        return InsufficientBalance
+    if any(_MODERATION_RE.search(text) for text in texts):
+        return ModerationRequired
+    if "apiKey" in fields or (message is not None and _KEY_RE.search(message)):
+        return AuthenticationRejected
+    if fields:
+        return ValidationRejected
     return None
+
+
+def _read_refusal(
+    body: bytes, scrub: Callable[[str], str], status_code: int
+) -> tuple[str | None, dict[str, list[str]], str]:
+    """The provider's message and fields (scrubbed), and a one-line summary naming the fields."""
+    message, fields = parse_error_body(body)
+    if message is not None:
+        message = scrub(message)
+    fields = {scrub(name): [scrub(text) for text in texts] for name, texts in fields.items()}
+    summary = message or f"HTTP {status_code}"
+    if fields:
+        details = "; ".join(f"{name}: {', '.join(texts)}" for name, texts in fields.items())
+        summary = f"{summary} ({_short(details)})"
+    return message, fields, summary
+
+
+def error_for_envelope(
+    payload: Any,
+    *,
+    endpoint: str,
+    status_code: int = 200,
+    phone_count: int | None = None,
+    is_create: bool = False,
+    scrub: Callable[[str], str] = lambda text: text,
+) -> EffebotError | None:
+    """The error a 2xx answer saying `"status": "error"` means, or None for any other answer.
+
+    Read like a refusal with an error status: a balance, moderation or key refusal is that, and
+    per-field `errors` are a validation refusal. A create refused without any reason we can read
+    is ambiguous (a 2xx is the provider's success code: it may have applied it); any other
+    request is simply rejected (reads and replans are safe to repeat).
+    """
+    if not _says_error(payload):
+        return None
+    message, fields, summary = _read_refusal(json.dumps(payload).encode(), scrub, status_code)
+    if message is None and not fields:
+        summary = "the provider answered status=error without a reason"
+    common: dict[str, Any] = {
+        "endpoint": endpoint,
+        "status_code": status_code,
+        "phone_count": phone_count,
+    }
+    kind = _refusal_kind(message, fields)
+    if kind is None and is_create:
+        return UnexplainedRefusal(f"{summary} (it may or may not have been applied)", **common)
+    rejected = kind or ValidationRejected
+    return rejected(summary, provider_message=message, fields=fields, **common)
 
 
 def error_for_status(
@@ -158,16 +233,14 @@ def error_for_status(
     retry_after: str | None = None,
     phone_count: int | None = None,
     scrub: Callable[[str], str] = lambda text: text,
+    setting: str | None = None,
 ) -> EffebotError:
-    """The error a non-2xx answer means (see the tree in `errors`); `scrub` removes secrets."""
-    message, fields = parse_error_body(body)
-    if message is not None:
-        message = scrub(message)
-    fields = {scrub(name): [scrub(text) for text in texts] for name, texts in fields.items()}
-    summary = message or f"HTTP {status_code}"
-    if fields:
-        details = "; ".join(f"{name}: {', '.join(texts)}" for name, texts in fields.items())
-        summary = f"{summary} ({_short(details)})"
+    """The error a non-2xx answer means (see the tree in `errors`); `scrub` removes secrets.
+
+    `setting` names the setting the endpoint's path comes from, if it does: a 404 or 405 there
+    means the path is wrong, not the request (`EndpointMissing`).
+    """
+    message, fields, summary = _read_refusal(body, scrub, status_code)
     common: dict[str, Any] = {
         "endpoint": endpoint,
         "status_code": status_code,
@@ -176,15 +249,26 @@ def error_for_status(
     if status_code == 429:
         seconds = parse_retry_after(retry_after)
         return RateLimited(summary, retry_after_s=seconds, **common)
+    if status_code == 414:
+        return UriTooLong(summary, **common)
     if status_code >= 500 or status_code == 408:
         return ProviderServerError(summary, **common)
+    if setting is not None and status_code in (404, 405):
+        return EndpointMissing(
+            f"{summary}: no such endpoint; is {setting} right?",
+            setting=setting,
+            provider_message=message,
+            fields=fields,
+            **common,
+        )
     rejected: type[RejectedError]
     if status_code in (401, 403):
         rejected = AuthenticationRejected
-    elif status_code == 402 or (message is not None and _BALANCE_RE.search(message)):
+    elif status_code == 402:
         rejected = InsufficientBalance
     else:
         # 400, 404, 409, 422, any other 4xx, and a 3xx (we never follow redirects: the request
         # was answered without being handled here, which is a configuration mistake to fix).
-        rejected = ValidationRejected
+        kind = _refusal_kind(message, fields)
+        rejected = ValidationRejected if kind in (None, AuthenticationRejected) else kind
     return rejected(summary, provider_message=message, fields=fields, **common)

@@ -3,8 +3,15 @@
 This is the only module that catches httpx exceptions; each becomes one of the errors of
 `dispatcher.effebot.errors` (chained with `raise ... from`), classified by whether the request may
 have taken effect. Every request writes exactly one `effebot.request` log line. The API key goes
-only into the JSON body (or the multipart form) and is scrubbed from anything the provider echoes
-back; it is never in a URL, a log line, an error message or a repr.
+into the JSON body (or the multipart form) and is scrubbed from anything the provider echoes back;
+it is never in a log line, an error message or a repr. The one exception the reference forces is
+`getAvailableLanguages` over GET (documented as a GET-request), which can only carry the key in its
+query string; the client tries GET once, falls back to POST, and remembers what worked.
+
+Answers are read the way the reference allows: a 2xx saying `"status": "error"` is classified like
+any refusal (see `answers.error_for_envelope`), a 404/405 on the configurable template paths names
+the setting to fix (`EndpointMissing`), and `get` keeps its URL under `MAX_URL_BYTES` whatever
+`get_chunk_size` says, halving its chunk on a 414.
 """
 
 from __future__ import annotations
@@ -19,14 +26,16 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from dispatcher.effebot.answers import envelope_refusal, error_for_status, parse_json_body
+from dispatcher.effebot.answers import error_for_envelope, error_for_status, parse_json_body
 from dispatcher.effebot.errors import (
     ConnectionDropped,
     EffebotError,
+    EndpointMissing,
     MalformedResponse,
     ProviderUnreachable,
+    RejectedError,
     ResponseTimeout,
-    ValidationRejected,
+    UriTooLong,
 )
 from dispatcher.effebot.requests import (
     PHONE_PATTERN,
@@ -56,7 +65,13 @@ from dispatcher.errors import ConfigurationError
 from dispatcher.logs import get_logger
 from dispatcher.settings import Settings
 
-__all__ = ["MAX_RESPONSE_BYTES", "EffebotClient"]
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "MAX_URL_BYTES",
+    "TEMPLATE_CREATE_SETTING",
+    "TEMPLATE_LIST_SETTING",
+    "EffebotClient",
+]
 
 log = get_logger(__name__)
 
@@ -69,6 +84,15 @@ SuccessLevel = Literal["debug", "info"]
 
 #: Answers bigger than this are not read to the end: no endpoint has a reason to send 10 MB.
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+#: Longest `get` URL sent: under the 8 KB many servers and proxies refuse with 414 above.
+MAX_URL_BYTES = 8000
+#: The settings the template endpoints' paths come from (the reference does not give them).
+TEMPLATE_LIST_SETTING = "DISPATCHER_TEMPLATE_LIST_PATH"
+TEMPLATE_CREATE_SETTING = "DISPATCHER_TEMPLATE_CREATE_PATH"
+_LANGUAGES = "apiCalls/getAvailableLanguages"
+#: createRecord's `name`: unbounded in the reference, 255 like every other bounded string.
+MAX_RECORD_NAME_CHARS = 255
+_GET_IDS = "apiCallIdList[]"
 
 _REDACTED = "***"
 _PHONE_RE = re.compile(PHONE_PATTERN)
@@ -79,6 +103,7 @@ class _Exchange:
     """One provider request to make: where, what, and what to log about it."""
 
     path: str
+    method: Literal["GET", "POST"] = "POST"
     json: dict[str, Any] | None = None
     form: dict[str, str] | None = None
     files: dict[str, tuple[str, bytes, str]] | None = None
@@ -86,6 +111,10 @@ class _Exchange:
     phone_count: int | None = None
     log_fields: dict[str, Any] = field(default_factory=dict)
     success_level: SuccessLevel = "info"
+    #: The setting this path comes from: a 404/405 on it means the setting is wrong.
+    setting: str | None = None
+    #: A create: an unexplained "status": "error" may have been applied.
+    is_create: bool = False
 
 
 class EffebotClient:
@@ -115,6 +144,8 @@ class EffebotClient:
         self._template_create_path = template_create_path.strip("/")
         self._max_response_bytes = max_response_bytes
         self._on_request = on_request
+        #: How getAvailableLanguages answered last (GET as documented, or POST as sampled).
+        self._languages_method: Literal["GET", "POST"] | None = None
 
     @classmethod
     def from_settings(
@@ -147,15 +178,24 @@ class EffebotClient:
     def create_from_template(self, request: CreateFromTemplateRequest) -> CreateCallResponse:
         """Create calls from a stored template (path from `template_create_path`)."""
         request = CreateFromTemplateRequest.model_validate(request.model_dump(warnings=False))
-        return self._create(self._template_create_path, request.to_wire(), request.phone_count)
+        return self._create(
+            self._template_create_path,
+            request.to_wire(),
+            request.phone_count,
+            setting=TEMPLATE_CREATE_SETTING,
+        )
 
-    def _create(self, path: str, body: dict[str, Any], phone_count: int) -> CreateCallResponse:
+    def _create(
+        self, path: str, body: dict[str, Any], phone_count: int, setting: str | None = None
+    ) -> CreateCallResponse:
         return self._request(
             _Exchange(
                 path=path,
                 json=body,
                 phone_count=phone_count,
                 log_fields={"phone_count": phone_count},
+                setting=setting,
+                is_create=True,
             ),
             lambda payload: parse_identified(CreateCallResponse, payload),
             lambda answer: {"api_call_id": answer.id},
@@ -164,26 +204,52 @@ class EffebotClient:
     def get_calls(self, ids: Sequence[int]) -> list[CallDetails]:
         """`apiCalls/get`: details of these api calls, in chunks of `get_chunk_size` ids.
 
-        Unknown ids are simply absent from the result. A failing chunk raises (the results of
-        earlier chunks are dropped): reading is safe to repeat.
+        Unknown ids are simply absent from the result. A chunk is also cut short so that its URL
+        stays under `MAX_URL_BYTES`; a 414 halves the chunk (remembered for later calls) and asks
+        again. A failing chunk raises (the results of earlier chunks are dropped): reading is
+        safe to repeat.
         """
         wanted = _ids(ids, "ids", allow_empty=True)
         details: list[CallDetails] = []
-        for start in range(0, len(wanted), self._get_chunk_size):
-            chunk = wanted[start : start + self._get_chunk_size]
-            found: list[CallDetails] = self._request(
-                _Exchange(
-                    path="apiCalls/get",
-                    json={},
-                    params=[("apiCallIdList[]", call_id) for call_id in chunk],
-                    log_fields={"api_call_ids": chunk},
-                    success_level="debug",
-                ),
-                lambda payload: parse_identified_list(CallDetails, payload),
-                lambda items: {"found": len(items)},
-            )
+        start = 0
+        while start < len(wanted):
+            chunk = self._url_sized(wanted[start : start + self._get_chunk_size])
+            try:
+                found = self._get_chunk(chunk)
+            except UriTooLong:
+                if len(chunk) == 1:
+                    raise
+                # Refused unread: ask again with half as many ids, now and from now on.
+                self._get_chunk_size = max(1, len(chunk) // 2)
+                log.warning("effebot.get_chunk_reduced", get_chunk_size=self._get_chunk_size)
+                continue
             details.extend(found)
+            start += len(chunk)
         return details
+
+    def _url_sized(self, chunk: list[int]) -> list[int]:
+        """The longest prefix of `chunk` whose `get` URL stays under `MAX_URL_BYTES`."""
+        length = len(f"{self._base_url}/apiCalls/get?")
+        param = len("apiCallIdList%5B%5D=&")
+        for count, call_id in enumerate(chunk):
+            length += param + len(str(call_id))
+            if length > MAX_URL_BYTES:
+                return chunk[: max(1, count)]
+        return chunk
+
+    def _get_chunk(self, chunk: list[int]) -> list[CallDetails]:
+        found: list[CallDetails] = self._request(
+            _Exchange(
+                path="apiCalls/get",
+                json={},
+                params=[(_GET_IDS, call_id) for call_id in chunk],
+                log_fields={"api_call_ids": chunk},
+                success_level="debug",
+            ),
+            lambda payload: parse_identified_list(CallDetails, payload),
+            lambda items: {"found": len(items)},
+        )
+        return found
 
     def replan(self, items: Sequence[ReplanItem]) -> UpdateResult:
         """`apiCalls/update`: move planned calls to new times; returns the ids that moved."""
@@ -231,6 +297,7 @@ class EffebotClient:
         """`apiCalls/createRecord` with source=text: synthesise and store an audio."""
         if not name or not text:
             raise ValueError("name and text must not be empty")
+        _record_name(name)
         return self._request(
             _Exchange(
                 path="apiCalls/createRecord",
@@ -245,6 +312,7 @@ class EffebotClient:
         """`apiCalls/createRecord` with source=file: upload an audio file (multipart)."""
         if not name or not filename or not content:
             raise ValueError("name, filename and content must not be empty")
+        _record_name(name)
         return self._request(
             _Exchange(
                 path="apiCalls/createRecord",
@@ -286,11 +354,39 @@ class EffebotClient:
         )
 
     def get_available_languages(self) -> list[Language]:
-        """`apiCalls/getAvailableLanguages`: the `lang` codes a call may use."""
-        return self._request(
-            _Exchange(path="apiCalls/getAvailableLanguages", json={}, success_level="debug"),
-            lambda payload: parse_list(Language, payload),
-        )
+        """`apiCalls/getAvailableLanguages`: the `lang` codes a call may use.
+
+        The reference says to send a GET-request and samples a POST: the first call tries GET
+        (key in the query string, the only place a GET has) and, on 404/405, POST; the method
+        that answered is used from then on.
+        """
+        order: list[Literal["GET", "POST"]] = ["GET", "POST"]
+        if self._languages_method is not None:
+            order = [self._languages_method]
+        for method in order:
+            try:
+                languages = self._request(
+                    _Exchange(
+                        path=_LANGUAGES,
+                        method=method,
+                        json={},
+                        success_level="debug",
+                        log_fields={"method": method},
+                    ),
+                    lambda payload: parse_list(Language, payload),
+                )
+            except RejectedError as exc:
+                if exc.status_code in (404, 405) and method != order[-1]:
+                    continue  # this provider does not take that method: try the other one
+                raise
+            self._languages_method = method
+            return languages
+        raise AssertionError("unreachable: the last method's error is raised")  # pragma: no cover
+
+    @property
+    def languages_method(self) -> str | None:
+        """The method getAvailableLanguages answered to, once known."""
+        return self._languages_method
 
     def confirm_phone(self, phone: str, pin: str | int) -> Acknowledgement:
         """`apiVerificationPhones/confirmPhone`: confirm a caller number with the 4-digit pin."""
@@ -313,9 +409,39 @@ class EffebotClient:
         if only_moderated is not None:
             body["onlyModerated"] = int(only_moderated)
         return self._request(
-            _Exchange(path=self._template_list_path, json=body, success_level="debug"),
+            _Exchange(
+                path=self._template_list_path,
+                json=body,
+                success_level="debug",
+                setting=TEMPLATE_LIST_SETTING,
+            ),
             lambda payload: parse_list(Template, payload),
         )
+
+    def check_template_create_path(self) -> int:
+        """Whether create-from-template exists, without creating anything; the HTTP status.
+
+        Sends the path a request with no phone and no template, which no provider can dial:
+        a validation refusal (or any answer but 404/405) means the endpoint is there. Raises
+        `EndpointMissing` naming the setting when it is not.
+        """
+        try:
+            self._request(
+                _Exchange(
+                    path=self._template_create_path,
+                    json={},
+                    success_level="debug",
+                    setting=TEMPLATE_CREATE_SETTING,
+                ),
+                lambda payload: payload,
+            )
+        except EndpointMissing:
+            raise
+        except EffebotError as exc:
+            if exc.status_code is None:
+                raise  # no answer at all: nothing is known about the path
+            return exc.status_code
+        return 200
 
     # --- the one place requests are made ---------------------------------------------------------
 
@@ -363,7 +489,10 @@ class EffebotClient:
         key = self._api_key.get_secret_value()
         url = f"{self._base_url}/{exchange.path.lstrip('/')}"
         kwargs: dict[str, Any] = {"params": exchange.params}
-        if exchange.files is not None:
+        if exchange.method == "GET":
+            # A GET has no body: the reference's GET form carries the key in the query string.
+            kwargs["params"] = [("apiKey", key), *(exchange.params or [])]
+        elif exchange.files is not None:
             kwargs["data"] = {"apiKey": key, **(exchange.form or {})}
             kwargs["files"] = exchange.files
         else:
@@ -371,20 +500,26 @@ class EffebotClient:
         where: dict[str, Any] = {"endpoint": exchange.path, "phone_count": exchange.phone_count}
         status_code: int | None = None
         try:
-            with self._http.stream("POST", url, **kwargs) as response:
+            with self._http.stream(exchange.method, url, **kwargs) as response:
                 status_code = response.status_code
                 retry_after = response.headers.get("retry-after")
                 body = self._read_body(response, exchange)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ProviderUnreachable(_describe(exc), **where) from exc
+            raise ProviderUnreachable(self._scrub(_describe(exc)), **where) from exc
         except (httpx.UnsupportedProtocol, httpx.ProxyError, httpx.InvalidURL) as exc:
-            raise ProviderUnreachable(_describe(exc), **where) from exc
+            raise ProviderUnreachable(self._scrub(_describe(exc)), **where) from exc
         except httpx.TimeoutException as exc:  # read or write timeout: the request went out
-            raise ResponseTimeout(_describe(exc), status_code=status_code, **where) from exc
+            raise ResponseTimeout(
+                self._scrub(_describe(exc)), status_code=status_code, **where
+            ) from exc
         except httpx.DecodingError as exc:
-            raise MalformedResponse(_describe(exc), status_code=status_code, **where) from exc
+            raise MalformedResponse(
+                self._scrub(_describe(exc)), status_code=status_code, **where
+            ) from exc
         except httpx.TransportError as exc:  # reset, protocol error, short body after sending
-            raise ConnectionDropped(_describe(exc), status_code=status_code, **where) from exc
+            raise ConnectionDropped(
+                self._scrub(_describe(exc)), status_code=status_code, **where
+            ) from exc
         return status_code, retry_after, body
 
     def _read_body(self, response: httpx.Response, exchange: _Exchange) -> bytes:
@@ -428,16 +563,17 @@ class EffebotClient:
                 phone_count=exchange.phone_count,
                 retry_after=retry_after,
                 scrub=self._scrub,
+                setting=exchange.setting,
             )
         try:
             payload = parse_json_body(body)
         except ValueError as exc:
             raise MalformedResponse("the answer is not JSON", **where) from exc
-        refusal = envelope_refusal(payload)
+        refusal = error_for_envelope(
+            payload, is_create=exchange.is_create, scrub=self._scrub, **where
+        )
         if refusal is not None:
-            raise ValidationRejected(
-                self._scrub(refusal), provider_message=self._scrub(refusal), **where
-            )
+            raise refusal
         try:
             return parse(payload)
         except (ValueError, ValidationError) as exc:
@@ -457,6 +593,12 @@ def _ids(ids: Sequence[int], what: str, *, allow_empty: bool = False) -> list[in
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{what}: ids are positive ints, got {value!r}")
     return checked
+
+
+def _record_name(name: str) -> None:
+    # The reference gives no limit; the sandbox (and Laravel-style validation) stops at 255.
+    if len(name) > MAX_RECORD_NAME_CHARS:
+        raise ValueError(f"name: at most {MAX_RECORD_NAME_CHARS} characters")
 
 
 def _content_type(filename: str) -> str:

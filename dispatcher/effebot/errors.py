@@ -2,19 +2,27 @@
 
     EffebotError                        (dispatcher.errors.DispatcherError)
     ├── RejectedError                   answered and refused: no effect; resending is pointless
-    │   ├── AuthenticationRejected      401 / 403
-    │   ├── InsufficientBalance         402, or any refusal whose message talks about the balance
-    │   └── ValidationRejected          400, 404, 409, 422, other 4xx (not 408/429), 3xx, a 2xx
-    │                                   saying "status": "error"
+    │   ├── AuthenticationRejected      401 / 403, or a refusal that names the API key
+    │   ├── ValidationRejected          400, 404, 409, 422, other 4xx (not 408/414/429), 3xx, a
+    │   │                               2xx saying "status": "error" with per-field `errors`
+    │   └── OperatorActionRequired      refused until someone acts; then the same request works
+    │       ├── InsufficientBalance     402, or any refusal whose message talks about the balance
+    │       ├── ModerationRequired      a refusal that talks about moderation (a record or the
+    │       │                           generated voice is not approved yet)
+    │       └── EndpointMissing         404 / 405 on a path that comes from a setting (the
+    │                                   template endpoints, which the reference does not give)
     ├── RetrySafeError                  provably did not take effect: retrying cannot dial twice
     │   ├── ProviderUnreachable         connect error/timeout, DNS, pool timeout: nothing was sent
-    │   └── RateLimited                 429 (`retry_after_s` from Retry-After)
+    │   ├── RateLimited                 429 (`retry_after_s` from Retry-After)
+    │   └── UriTooLong                  414: the request line was refused before it was handled
     └── AmbiguousError                  may have taken effect: never retry a create blindly
         ├── ResponseTimeout             read timeout after sending; write timeout (part was sent)
         ├── ConnectionDropped           reset / protocol error / incomplete body after sending
         ├── ProviderServerError         5xx, 408
-        └── MalformedResponse           2xx whose body is not the expected JSON (HTML, truncated,
-                                        wrong types, missing the id, bigger than the size limit)
+        ├── MalformedResponse           2xx whose body is not the expected JSON (HTML, truncated,
+        │                               wrong types, missing the id, bigger than the size limit)
+        └── UnexplainedRefusal          a create answered 2xx with "status": "error" and nothing
+                                        that says why (no field, no known reason)
 
 Why each case sits where it does (DESIGN.md invariant 1, "never dial twice by accident"):
 
@@ -27,6 +35,11 @@ Why each case sits where it does (DESIGN.md invariant 1, "never dial twice by ac
   read is ambiguous: a read timeout, a reset, a 5xx (a proxy or the app may fail after the call was
   queued), and a 2xx we cannot read (it almost certainly took effect, but we do not know the id).
   A write timeout is here too because part of the body may already be on the wire.
+- A 2xx that says `"status": "error"` is read like any other refusal: the reason decides (balance,
+  moderation, the key, per-field errors). When nothing says why, a create is ambiguous rather than
+  rejected: a 2xx is the provider's success code, and it may have applied part of what it got.
+- `OperatorActionRequired` is rejected (nothing happened) but says nothing against the contacts:
+  the worker keeps the batch and pauses the campaign with `pause_reason()` instead of failing it.
 
 Every error carries `endpoint`, `status_code` (None when no response was read) and, for creates,
 `phone_count`. Messages are built from the provider's answer with the API key scrubbed; they never
@@ -44,14 +57,19 @@ __all__ = [
     "AuthenticationRejected",
     "ConnectionDropped",
     "EffebotError",
+    "EndpointMissing",
     "InsufficientBalance",
     "MalformedResponse",
+    "ModerationRequired",
+    "OperatorActionRequired",
     "ProviderServerError",
     "ProviderUnreachable",
     "RateLimited",
     "RejectedError",
     "ResponseTimeout",
     "RetrySafeError",
+    "UnexplainedRefusal",
+    "UriTooLong",
     "ValidationRejected",
 ]
 
@@ -117,12 +135,67 @@ class AuthenticationRejected(RejectedError):
     """The API key is missing, wrong or not allowed (401/403)."""
 
 
-class InsufficientBalance(RejectedError):
-    """The account cannot pay for the request (402, or a refusal that says so)."""
-
-
 class ValidationRejected(RejectedError):
     """The provider found the request invalid; `fields` names what it objected to when it said."""
+
+
+class OperatorActionRequired(RejectedError):
+    """Refused until someone acts (pays, approves, fixes a setting); the call itself is fine."""
+
+    def pause_reason(self) -> str:
+        """Why a campaign whose create got this answer is paused (shown by `status`)."""
+        return f"the provider refused: {self}"
+
+
+class InsufficientBalance(OperatorActionRequired):
+    """The account cannot pay for the request (402, or a refusal that says so)."""
+
+    def pause_reason(self) -> str:
+        """Why a campaign whose create got this answer is paused (shown by `status`)."""
+        return f"the provider refused for lack of balance: {self}"
+
+
+class ModerationRequired(OperatorActionRequired):
+    """A recording or the generated voice has not passed the provider's moderation (yet)."""
+
+    def pause_reason(self) -> str:
+        """Why a campaign whose create got this answer is paused (shown by `status`)."""
+        return (
+            f"the provider refused content that has not passed moderation: {self}; "
+            "resume once it is approved"
+        )
+
+
+class EndpointMissing(OperatorActionRequired):
+    """404/405 on a path that comes from a setting: `setting` names the one to fix."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        setting: str,
+        status_code: int | None = None,
+        phone_count: int | None = None,
+        provider_message: str | None = None,
+        fields: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            endpoint=endpoint,
+            status_code=status_code,
+            phone_count=phone_count,
+            provider_message=provider_message,
+            fields=fields,
+        )
+        self.setting = setting
+
+    def pause_reason(self) -> str:
+        """Why a campaign whose create got this answer is paused (shown by `status`)."""
+        return (
+            f"the provider has no endpoint {self.endpoint} (HTTP {self.status_code}): "
+            f"set {self.setting} to the right path, then resume"
+        )
 
 
 # --- retry-safe: provably not applied -----------------------------------------------------------
@@ -154,6 +227,10 @@ class RateLimited(RetrySafeError):
         self.retry_after_s = retry_after_s
 
 
+class UriTooLong(RetrySafeError):
+    """414: the request line was too long and was refused unread; send fewer ids per request."""
+
+
 # --- ambiguous: may have taken effect -----------------------------------------------------------
 
 
@@ -175,3 +252,7 @@ class ProviderServerError(AmbiguousError):
 
 class MalformedResponse(AmbiguousError):
     """A 2xx answer whose body is not the JSON expected: it probably took effect, we cannot tell."""
+
+
+class UnexplainedRefusal(AmbiguousError):
+    """A create answered 2xx with "status": "error" and no reason: it may have been applied."""

@@ -26,9 +26,13 @@ from dispatcher.sandbox.clock import SimClock
 from dispatcher.sandbox.config import RUNTIME_FIELDS, SandboxConfig
 from dispatcher.sandbox.errors import (
     ConnectionDropped,
+    InsufficientBalance,
     InvalidApiKey,
+    InvalidRequest,
     MalformedBody,
+    MethodNotAllowed,
     RequestRefused,
+    UriTooLong,
 )
 from dispatcher.sandbox.faults import (
     DROP,
@@ -49,6 +53,8 @@ __all__ = ["Sandbox", "create_app"]
 _JSON = b"application/json"
 _HTML = b"text/html; charset=utf-8"
 _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+#: The one endpoint the reference documents as a GET-request (its sample POSTs).
+LANGUAGES_PATH = "/apiCalls/getAvailableLanguages"
 
 
 def _dumps(payload: Any) -> bytes:
@@ -134,12 +140,30 @@ class ApiEndpoint:
         self.handler = handler
         self.is_create = path in sandbox.create_paths
 
+    def _refused_before_reading(self, scope: Scope) -> RequestRefused | None:
+        """What a front server would refuse before the app sees it: the URL length, the method."""
+        config = self.sandbox.config
+        if config.max_url_bytes is not None:
+            target = scope.get("raw_path") or self.path.encode()
+            query = scope.get("query_string") or b""
+            if len(target) + (len(query) + 1 if query else 0) > config.max_url_bytes:
+                return UriTooLong()
+        methods = config.languages_methods if self.path == LANGUAGES_PATH else ["POST"]
+        if scope.get("method", "POST") not in methods:
+            return MethodNotAllowed()
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sandbox, path = self.sandbox, self.path
         config, faults, stats = sandbox.config, sandbox.faults, sandbox.stats
         arrived = time.monotonic()
         stats.arrived(path, arrived)
         http = HttpRequest(scope, receive)
+        early = self._refused_before_reading(scope)
+        if early is not None:
+            stats.answered(path, early.status_code)
+            await _answer(send, early.status_code, _dumps(early.body()))
+            return
         retry_after_s = faults.retry_after_s(arrived)
         if retry_after_s is not None:
             faults.record(
@@ -164,12 +188,23 @@ class ApiEndpoint:
         outcome: Outcome | None = None
         try:
             request = await self._parse(http, scope)
-            if request.body.get("apiKey") not in config.api_keys:
+            # A GET has no body: its key comes in the query string (the reference's GET form).
+            key = (
+                _query_value(request.query, "apiKey")
+                if request.method == "GET"
+                else request.body.get("apiKey")
+            )
+            if key not in config.api_keys:
                 raise InvalidApiKey
             outcome = self.handler(sandbox.state, request)
             status, payload = 200, outcome.payload
         except RequestRefused as exc:
             status, payload = exc.status_code, exc.body()
+            if config.refusal_status is not None and isinstance(
+                exc, InvalidRequest | InsufficientBalance
+            ):
+                # A provider that answers its refusals with another status (e.g. 200 + error).
+                status = config.refusal_status
         body = _dumps(payload)
         api_call_id, phones = None, []
         if outcome is not None and outcome.api_call_id is not None:
@@ -204,6 +239,8 @@ class ApiEndpoint:
         client = scope.get("client")
         label = client[0] if client else "unknown"
         query = [(k, v) for k, v in http.query_params.multi_items()]
+        if http.method == "GET":
+            return Request({}, query, label, method="GET")
         content_type = http.headers.get("content-type", "")
         if content_type.startswith(_FORM_TYPES):
             try:
@@ -226,6 +263,10 @@ class ApiEndpoint:
         if not isinstance(body, dict):
             raise MalformedBody("the body must be a JSON object")
         return Request(body, query, label)
+
+
+def _query_value(query: list[tuple[str, str]], name: str) -> str | None:
+    return next((value for key, value in query if key == name), None)
 
 
 def create_app(config: SandboxConfig | None = None) -> Starlette:

@@ -74,6 +74,34 @@ def _outcomes(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     type=int,
     help="API requests per second (all endpoints, sliding 1 s window); above: 429 + Retry-After.",
 )
+@click.option(
+    "--require-gender/--no-require-gender",
+    default=None,
+    help="record.gender mandatory, as the reference's table says (default; its samples omit it).",
+)
+@click.option(
+    "--reference-shapes/--array-shapes",
+    default=None,
+    help="get/removeRecord answer one bare object when there is one (default), or always arrays.",
+)
+@click.option("--moderation-rate", type=float, help="Share of created records put in moderation.")
+@click.option("--moderation-s", type=float, help="Simulated seconds until they are approved.")
+@click.option(
+    "--generated-voice-moderation/--no-generated-voice-moderation",
+    default=None,
+    help="Refuse record.text creates: the account's generated voice is still moderated.",
+)
+@click.option(
+    "--languages-method",
+    "languages_methods",
+    type=click.Choice(["GET", "POST"]),
+    multiple=True,
+    help="A method getAvailableLanguages takes (repeatable; default both).",
+)
+@click.option(
+    "--refusal-status", type=int, help="Answer validation/balance refusals with this status (200)."
+)
+@click.option("--max-url-bytes", type=int, help="Answer longer request lines with 414.")
 @click.option("--template-list-path", help="Path of the template list endpoint (a guess).")
 @click.option("--template-create-path", help="Path of create-from-template (a guess).")
 @click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING...")
@@ -98,7 +126,13 @@ def sandbox_command(
         values = json.loads(config_file.read_text(encoding="utf-8"))
     if api_keys:
         values["api_keys"] = list(api_keys)
-    values.update({name: value for name, value in knobs.items() if value is not None})
+    values.update(
+        {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in knobs.items()
+            if value is not None and value != ()
+        }
+    )
     try:
         config = SandboxConfig.model_validate(values)
     except ValidationError as exc:

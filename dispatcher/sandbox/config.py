@@ -7,7 +7,7 @@ The fields in `RUNTIME_FIELDS` can be changed on a running sandbox via `POST /_s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -53,6 +53,14 @@ RUNTIME_FIELDS = frozenset(
         "rate_limit_per_s",
         "balance",
         "ivr_press_probability",
+        "require_gender",
+        "reference_shapes",
+        "moderation_rate",
+        "moderation_s",
+        "generated_voice_moderation",
+        "languages_methods",
+        "refusal_status",
+        "max_url_bytes",
     }
 )
 
@@ -103,6 +111,13 @@ class Template(BaseModel):
     record_id: int | None = None
     record_text: str | None = Field(None, max_length=1024)
     ivrs: list[dict[str, Any]] = Field(default_factory=list)
+
+
+HttpMethod = Literal["GET", "POST"]
+
+
+def _both_methods() -> list[HttpMethod]:
+    return ["GET", "POST"]
 
 
 def _default_phones() -> list[AccountPhone]:
@@ -159,6 +174,41 @@ class SandboxConfig(BaseModel):
     hang_s: float = Field(120.0, ge=0)
     drop_rate: float = Field(0.0, ge=0, le=1)
     rate_limit_per_s: int | None = Field(None, ge=1)
+    # --- fidelity: where the reference is stricter, or says two things --------------------------
+    require_gender: bool = Field(
+        True, description="record.gender is mandatory (the reference's table; its samples omit it)."
+    )
+    reference_shapes: bool = Field(
+        True,
+        description=(
+            "get and removeRecord answer one bare object when there is one (the reference's "
+            "shapes); off: always a JSON array."
+        ),
+    )
+    moderation_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of created records that start in moderation."
+    )
+    moderation_s: float = Field(
+        3600.0, ge=0, description="Simulated seconds until a record in moderation is approved."
+    )
+    generated_voice_moderation: bool = Field(
+        False,
+        description="The account's generated voice is still moderated: record.text creates fail.",
+    )
+    languages_methods: list[HttpMethod] = Field(
+        default_factory=_both_methods,
+        min_length=1,
+        description="Methods getAvailableLanguages takes (the reference says GET, samples POST).",
+    )
+    refusal_status: int | None = Field(
+        None,
+        ge=200,
+        le=599,
+        description="Answer validation and balance refusals with this status (e.g. 200) instead.",
+    )
+    max_url_bytes: int | None = Field(
+        None, ge=16, description="Longer request lines (path and query) are answered 414."
+    )
     # --- webhooks -------------------------------------------------------------------------------
     webhook_tries: int = Field(3, ge=1)
     webhook_retry_interval_s: float = Field(60.0, gt=0, description="Simulated seconds.")

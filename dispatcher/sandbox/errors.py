@@ -7,6 +7,8 @@ DispatcherError
         ├── MalformedBody         400  body is not a JSON object / not a form
         ├── InvalidApiKey         401  apiKey missing or unknown
         ├── InsufficientBalance   402  the request would cost more than the balance
+        ├── MethodNotAllowed      405  a method the endpoint does not take (GET, mostly)
+        ├── UriTooLong            414  a request line longer than `max_url_bytes`
         └── InvalidRequest        422  field-level errors, keyed by dotted field path
 """
 
@@ -22,8 +24,10 @@ __all__ = [
     "InvalidApiKey",
     "InvalidRequest",
     "MalformedBody",
+    "MethodNotAllowed",
     "RequestRefused",
     "SandboxError",
+    "UriTooLong",
 ]
 
 
@@ -67,6 +71,24 @@ class InsufficientBalance(RequestRefused):
 
     def __init__(self) -> None:
         super().__init__("insufficient balance")
+
+
+class MethodNotAllowed(RequestRefused):
+    """The endpoint does not take this HTTP method."""
+
+    status_code = 405
+
+    def __init__(self) -> None:
+        super().__init__("method not allowed")
+
+
+class UriTooLong(RequestRefused):
+    """The request line is longer than the sandbox is configured to read."""
+
+    status_code = 414
+
+    def __init__(self) -> None:
+        super().__init__("request-URI too long")
 
 
 class InvalidRequest(RequestRefused):

@@ -14,9 +14,11 @@ from typing import Any
 from dispatcher.sandbox.errors import InvalidRequest
 from dispatcher.sandbox.state import SandboxState
 from dispatcher.sandbox.validation import (
+    MAX_RECORD_NAME_LEN,
     MAX_RECORD_TEXT_LEN,
     Checker,
     CreateSpec,
+    RecordRules,
     RecordSpec,
     parse_caller,
     parse_create,
@@ -36,6 +38,7 @@ class Request:
     query: list[tuple[str, str]]
     client: str
     upload_name: str | None = None
+    method: str = "POST"
 
 
 @dataclass(slots=True)
@@ -60,13 +63,24 @@ def _id_list(check: Checker, key: str, value: Any) -> list[int]:
 
 def create(state: SandboxState, request: Request) -> Outcome:
     """`apiCalls/create`."""
+    config = state.config
     spec = parse_create(
         request.body,
-        account_phones=state.account_phone_numbers(),
+        account_phones=state.confirmed_phone_numbers(),
         record_ids=state.record_ids(),
-        language_codes={lang.code for lang in state.config.languages},
+        language_codes={lang.code for lang in config.languages},
+        in_moderation=state.records_in_moderation(),
+        text_moderated=config.generated_voice_moderation,
+        require_gender=config.require_gender,
     )
     return _apply_create(state, spec, request)
+
+
+def _one_or_list(state: SandboxState, items: list[dict[str, Any]]) -> Any:
+    """The reference's bare object when there is exactly one (`reference_shapes`), else a list."""
+    if state.config.reference_shapes and len(items) == 1:
+        return items[0]
+    return items
 
 
 def _apply_create(state: SandboxState, spec: CreateSpec, request: Request) -> Outcome:
@@ -80,7 +94,7 @@ def create_from_template(state: SandboxState, request: Request) -> Outcome:
     """Create from an API template (path configurable: the reference does not give it)."""
     check = Checker(request.body)
     phones, as_list = parse_phones(check)
-    outgoing, duty = parse_caller(check, state.account_phone_numbers())
+    outgoing, duty = parse_caller(check, state.confirmed_phone_numbers())
     planned_at = parse_planned_at(check)
     template = None
     if not check.present("templateId"):
@@ -94,7 +108,7 @@ def create_from_template(state: SandboxState, request: Request) -> Outcome:
             check.fail("templateId", "The template has not passed moderation.")
     check.raise_if_failed()
     assert template is not None  # guaranteed by raise_if_failed above
-    ivrs = parse_ivrs(Checker({}), template.ivrs, set())
+    ivrs = parse_ivrs(Checker({}), template.ivrs, RecordRules(set()))
     spec = CreateSpec(
         phones,
         as_list,
@@ -116,7 +130,7 @@ def get(state: SandboxState, request: Request) -> Outcome:
         check.fail("apiCallIdList", "The apiCallIdList field is required.")
     ids = [check.integer(f"apiCallIdList.{i}", v) for i, v in enumerate(raw)]
     check.raise_if_failed()
-    return Outcome(state.get_details(i for i in ids if i is not None))
+    return Outcome(_one_or_list(state, state.get_details(i for i in ids if i is not None)))
 
 
 def update(state: SandboxState, request: Request) -> Outcome:
@@ -160,7 +174,7 @@ def remove(state: SandboxState, request: Request) -> Outcome:
 def create_record(state: SandboxState, request: Request) -> Outcome:
     """`apiCalls/createRecord`: source=text (JSON or form) or source=file (multipart)."""
     check = Checker(request.body)
-    name = check.string("name", request.body.get("name"), max_len=255)
+    name = check.string("name", request.body.get("name"), max_len=MAX_RECORD_NAME_LEN)
     source = request.body.get("source")
     text = None
     if source not in ("text", "file"):
@@ -175,11 +189,11 @@ def create_record(state: SandboxState, request: Request) -> Outcome:
 
 
 def remove_record(state: SandboxState, request: Request) -> Outcome:
-    """`apiCalls/removeRecord`: a list with one removal object per record that existed."""
+    """`apiCalls/removeRecord`: one removal object per record that existed (bare if only one)."""
     check = Checker(request.body)
     ids = _id_list(check, "idList", request.body.get("idList"))
     check.raise_if_failed()
-    return Outcome(state.remove_records(ids))
+    return Outcome(_one_or_list(state, state.remove_records(ids)))
 
 
 def user_info(state: SandboxState, request: Request) -> Outcome:
@@ -197,7 +211,7 @@ def get_phones(state: SandboxState, request: Request) -> Outcome:
 
 
 def get_languages(state: SandboxState, request: Request) -> Outcome:
-    """`apiCalls/getAvailableLanguages`."""
+    """`apiCalls/getAvailableLanguages` (GET with the key in the query string, or POST)."""
     return Outcome({"status": "success", "data": state.language_list()})
 
 

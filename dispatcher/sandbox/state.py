@@ -68,29 +68,34 @@ class ApiCall:
 
 @dataclass(slots=True)
 class Record:
-    """An audio record of the account."""
+    """An audio record of the account; in moderation until `approved_at` (simulated seconds)."""
 
     id: int
     created_at: int
     name: str
     text: str | None
     cost: float
-    status: str = "approved"
+    approved_at: float = 0.0
 
     @property
     def path(self) -> str:
         return f"/records/{self.id}.mp3"
 
-    def view(self) -> dict[str, Any]:
-        """The reference's record shape."""
+    def in_moderation(self, now_s: float) -> bool:
+        """Whether a call cannot use it yet."""
+        return now_s < self.approved_at
+
+    def view(self, now_s: float) -> dict[str, Any]:
+        """The reference's record shape, as it stands at `now_s`."""
+        pending = self.in_moderation(now_s)
         return {
             "id": self.id,
             "createdAt": self.created_at,
-            "needModeration": 0,
+            "needModeration": int(pending),
             "moderatorComment": None,
             "name": self.name,
             "path": self.path,
-            "status": self.status,
+            "status": "moderation" if pending else "approved",
             "recordText": self.text,
             "cost": self.cost,
         }
@@ -168,12 +173,21 @@ class SandboxState:
 
     # --- api calls --------------------------------------------------------------------------------
     def account_phone_numbers(self) -> set[str]:
-        """Every caller number of the account."""
+        """Every caller number of the account (personal, shared and system)."""
         return {p.phone for p in self._account.phones}
+
+    def confirmed_phone_numbers(self) -> set[str]:
+        """The numbers added and confirmed in the account: what `outgoingPhone` may be."""
+        return {p.phone for p in self._account.phones if not p.is_system and p.overall == 0}
 
     def record_ids(self) -> set[int]:
         """Ids of the records that exist now."""
         return set(self._account.records)
+
+    def records_in_moderation(self) -> set[int]:
+        """Ids of the records that exist but have not passed moderation yet."""
+        now = self.clock.now()
+        return {r.id for r in self._account.records.values() if r.in_moderation(now)}
 
     def duty_phones(self) -> list[str]:
         """The work (system) numbers dutyPhone=1 picks from."""
@@ -316,14 +330,24 @@ class SandboxState:
 
     # --- records ----------------------------------------------------------------------------------
     def create_record(self, name: str, text: str | None) -> dict[str, Any]:
-        """Add a record (generated from `text`, or an uploaded file when None)."""
-        cost = self.config.price_per_generated_record if text is not None else 0.0
+        """Add a record (generated from `text`, or an uploaded file when None).
+
+        A share `moderation_rate` of them start in moderation, approved `moderation_s` simulated
+        seconds later; which ones is drawn from the seed and the record id.
+        """
+        config = self.config
+        cost = config.price_per_generated_record if text is not None else 0.0
         self._spend(cost)
         account = self._account
-        record = Record(account.next_record_id, self.clock.now_s(), name, text, cost)
+        record_id = account.next_record_id
+        now = self.clock.now_s()
+        approved_at = float(now)
+        if random.Random(f"{config.seed}:record:{record_id}").random() < config.moderation_rate:
+            approved_at = now + config.moderation_s
+        record = Record(record_id, now, name, text, cost, approved_at)
         account.next_record_id += 1
         account.records[record.id] = record
-        return record.view()
+        return record.view(self.clock.now())
 
     def remove_records(self, ids: Iterable[int]) -> list[dict[str, Any]]:
         """Delete records; one removal object per record that existed."""
@@ -340,7 +364,7 @@ class SandboxState:
                     "name": record.name,
                     "path": record.path,
                     "moderatorComment": None,
-                    "needModeration": 0,
+                    "needModeration": int(record.in_moderation(now)),
                     "status": "deleted",
                     "deletedAt": now,
                 }

@@ -50,10 +50,14 @@ class IvrSpec:
 
 @dataclass(frozen=True, slots=True)
 class IvrPress:
-    """What the answering person did: which IVR fired, with what answer, and the manager leg."""
+    """What the answering person did: which IVR fired, with what answer, and the manager leg.
+
+    `answer` is None when nobody pressed or said anything and the default action (an `ivrs`
+    entry with neither `digit` nor `keyWords`: the reference's "stay on the line") fired.
+    """
 
     ivr_index: int
-    answer: int | str
+    answer: int | str | None
     after_answer_s: int
     manager_ring_s: int | None = None
     manager_answered: bool = False
@@ -116,12 +120,20 @@ def draw_fate(
     else:  # failed, invalid_number: the network gives up quickly
         ring_s, talk_s = _between(rng, 1, 4), 0
     press = None
-    candidates = [i for i, ivr in enumerate(ivrs) if ivr.digit is not None or ivr.keywords]
+    candidates = _pressable(ivrs)
+    default = next(
+        (i for i, ivr in enumerate(ivrs) if ivr.digit is None and not ivr.keywords), None
+    )
+    index: int | None = None
+    answer: int | str | None = None
     if status == "completed" and candidates and rng.random() < press_probability:
         index = rng.choice(candidates)
+        pressed = ivrs[index]
+        answer = pressed.digit if pressed.digit is not None else rng.choice(pressed.keywords)
+    elif status == "completed" and default is not None:
+        index = default  # nothing pressed or said: the "stay on the line" action
+    if index is not None:
         ivr = ivrs[index]
-        answer: int | str
-        answer = ivr.digit if ivr.digit is not None else rng.choice(ivr.keywords)
         after_answer_s = _between(rng, 2, max(2, min(talk_s - 2, 20)))
         press = IvrPress(index, answer, after_answer_s)
         if ivr.manager_phone:
@@ -135,6 +147,21 @@ def draw_fate(
     if status == "completed":
         cost = round(math.ceil(talk_s / 60) * price_per_minute, 4)
     return PhoneFate(status, queue_s, ring_s, talk_s, press, cost)
+
+
+def _pressable(ivrs: list[IvrSpec]) -> list[int]:
+    """The actions a press or a word can fire; of several with one digit, the first one."""
+    seen: set[int] = set()
+    found = []
+    for i, ivr in enumerate(ivrs):
+        if ivr.digit is not None:
+            if ivr.digit in seen:
+                continue
+            seen.add(ivr.digit)
+            found.append(i)
+        elif ivr.keywords:
+            found.append(i)
+    return found
 
 
 def phone_status(fate: PhoneFate, started_at: int, now_s: float) -> str:
@@ -214,7 +241,7 @@ def phone_view(
         ivr = ivrs[press.ivr_index]
         if isinstance(press.answer, int):
             view["ivrDigit"] = press.answer
-        view["ivrAnswers"] = str(press.answer)
+        view["ivrAnswers"] = None if press.answer is None else str(press.answer)
         view["ivrIdList"] = [ivr.id]
         view["toBlock"] = 1 if ivr.need_block else 0
         if press.manager_ring_s is not None:

@@ -18,11 +18,13 @@ from dispatcher.sandbox.timeline import IvrSpec
 
 __all__ = [
     "MAX_PHONE_LEN",
+    "MAX_RECORD_NAME_LEN",
     "MAX_RECORD_TEXT_LEN",
     "MAX_SMS_TEXT_LEN",
     "MAX_WEBHOOK_URL_LEN",
     "Checker",
     "CreateSpec",
+    "RecordRules",
     "RecordSpec",
     "build_ivrs",
     "parse_caller",
@@ -37,6 +39,8 @@ MAX_RECORD_TEXT_LEN = 1024
 MAX_SMS_TEXT_LEN = 70
 MAX_WEBHOOK_URL_LEN = 255
 MAX_LANG_LEN = 5
+#: createRecord's `name`: the reference gives no length; 255 like every other bounded string.
+MAX_RECORD_NAME_LEN = 255
 
 _MISSING = object()
 
@@ -182,8 +186,25 @@ def parse_phones(check: Checker) -> tuple[list[str], bool]:
     return [p for p in valid if p is not None], True
 
 
+@dataclass(frozen=True, slots=True)
+class RecordRules:
+    """What a `record` is checked against: the account's records and its moderation state."""
+
+    record_ids: Collection[int]
+    #: Records that exist but have not passed moderation yet: a call cannot use them.
+    in_moderation: Collection[int] = ()
+    #: The account's generated voice still needs moderation: `record.text` is refused.
+    text_moderated: bool = False
+
+
 def _record(
-    check: Checker, path: str, value: Any, record_ids: Collection[int], *, required: bool
+    check: Checker,
+    path: str,
+    value: Any,
+    rules: RecordRules,
+    *,
+    required: bool,
+    require_gender: bool = False,
 ) -> RecordSpec | None:
     if _missing(value):
         if required:
@@ -205,18 +226,27 @@ def _record(
         check.fail(f"{path}.id", f"Send either {path}.id or {path}.text, not both.")
     elif not _missing(record_id):
         spec.record_id = check.integer(f"{path}.id", record_id)
-        if spec.record_id is not None and spec.record_id not in record_ids:
+        if spec.record_id is not None and spec.record_id not in rules.record_ids:
             check.fail(f"{path}.id", f"The selected {path}.id is invalid.")
+        elif spec.record_id is not None and spec.record_id in rules.in_moderation:
+            check.fail(f"{path}.id", f"The {path}.id record has not passed moderation yet.")
     else:
         spec.text = check.string(f"{path}.text", text, max_len=MAX_RECORD_TEXT_LEN)
+        if spec.text is not None and rules.text_moderated:
+            check.fail(
+                f"{path}.text",
+                "Calls with generated voice need moderation cancelled for the account.",
+            )
     gender = value.get("gender")
     if not _missing(gender):
         flag = check.flag(f"{path}.gender", gender)
         spec.gender = int(flag) if flag is not None else 0
+    elif require_gender:
+        check.fail(f"{path}.gender", f"The {path}.gender field is required.")
     return spec
 
 
-def _ivr(check: Checker, i: int, value: Any, record_ids: Collection[int]) -> dict[str, Any]:
+def _ivr(check: Checker, i: int, value: Any, rules: RecordRules) -> dict[str, Any]:
     path = f"ivrs.{i}"
     ivr: dict[str, Any] = {
         "digit": None,
@@ -239,9 +269,7 @@ def _ivr(check: Checker, i: int, value: Any, record_ids: Collection[int]) -> dic
             ivr["keywords"] = tuple(w.strip() for w in words.split("|") if w.strip())
     if not _missing(value.get("needBlock")):
         ivr["need_block"] = bool(check.flag(f"{path}.needBlock", value["needBlock"]))
-    ivr["record"] = _record(
-        check, f"{path}.record", value.get("record"), record_ids, required=False
-    )
+    ivr["record"] = _record(check, f"{path}.record", value.get("record"), rules, required=False)
     if not _missing(value.get("managerPhone")):
         ivr["manager_phone"] = check.phone(f"{path}.managerPhone", value["managerPhone"])
     if not _missing(value.get("smsText")):
@@ -268,7 +296,13 @@ def _ivr(check: Checker, i: int, value: Any, record_ids: Collection[int]) -> dic
 
 
 def parse_caller(check: Checker, account_phones: Collection[str]) -> tuple[str | None, bool]:
-    """The `outgoingPhone` | `dutyPhone` pair: a number of the account, or dutyPhone=1."""
+    """The `outgoingPhone` | `dutyPhone` pair: a confirmed number of the account, or dutyPhone=1.
+
+    `account_phones` are the numbers added and confirmed in the account (the personal ones);
+    the system numbers are the work numbers dutyPhone=1 picks from, not an `outgoingPhone`.
+    Both at once are refused: the reference requires one when the other is absent and does not
+    say which would win, and the client refuses them together too.
+    """
     duty_raw = check.get("dutyPhone")
     duty = bool(check.flag("dutyPhone", duty_raw)) if not _missing(duty_raw) else False
     outgoing_raw = check.get("outgoingPhone")
@@ -279,6 +313,8 @@ def parse_caller(check: Checker, account_phones: Collection[str]) -> tuple[str |
                 "outgoingPhone",
                 "The outgoingPhone field is required when dutyPhone is not present or 0.",
             )
+    elif duty:
+        check.fail("outgoingPhone", "Send either outgoingPhone or dutyPhone=1, not both.")
     else:
         outgoing = check.phone("outgoingPhone", outgoing_raw)
         if outgoing is not None and outgoing not in account_phones:
@@ -289,14 +325,14 @@ def parse_caller(check: Checker, account_phones: Collection[str]) -> tuple[str |
     return outgoing, duty
 
 
-def parse_ivrs(check: Checker, value: Any, record_ids: Collection[int]) -> list[dict[str, Any]]:
-    """The optional `ivrs` array, each action validated."""
+def parse_ivrs(check: Checker, value: Any, rules: RecordRules) -> list[dict[str, Any]]:
+    """The optional `ivrs` array, each action validated (duplicate digits are accepted)."""
     if _missing(value):
         return []
     if not isinstance(value, list):
         check.fail("ivrs", "The ivrs must be an array.")
         return []
-    return [_ivr(check, i, v, record_ids) for i, v in enumerate(value)]
+    return [_ivr(check, i, v, rules) for i, v in enumerate(value)]
 
 
 def parse_planned_at(check: Checker) -> int | None:
@@ -311,8 +347,16 @@ def parse_create(
     account_phones: Collection[str],
     record_ids: Collection[int],
     language_codes: Collection[str],
+    in_moderation: Collection[int] = (),
+    text_moderated: bool = False,
+    require_gender: bool = True,
 ) -> CreateSpec:
-    """Validate an `apiCalls/create` body."""
+    """Validate an `apiCalls/create` body.
+
+    `account_phones` are the confirmed numbers `outgoingPhone` may use; `record_ids` the records
+    that exist, `in_moderation` those of them not approved yet. `require_gender` makes
+    `record.gender` mandatory, as the reference's table says (its own samples omit it).
+    """
     check = Checker(body)
     phones, as_list = parse_phones(check)
     outgoing, duty = parse_caller(check, account_phones)
@@ -321,9 +365,12 @@ def parse_create(
         spec.need_recording = bool(check.flag("needRecording", raw))
     if not _missing(raw := check.get("webhookUrl")):
         spec.webhook_url = check.url("webhookUrl", raw)
-    record = _record(check, "record", check.get("record"), record_ids, required=True)
+    rules = RecordRules(record_ids, in_moderation, text_moderated)
+    record = _record(
+        check, "record", check.get("record"), rules, required=True, require_gender=require_gender
+    )
     spec.record = record or RecordSpec()
-    spec.ivr_specs = parse_ivrs(check, check.get("ivrs"), record_ids)
+    spec.ivr_specs = parse_ivrs(check, check.get("ivrs"), rules)
     if not _missing(raw := check.get("isManagerDeliveryPhone")):
         spec.manager_delivery_phone = bool(check.flag("isManagerDeliveryPhone", raw))
     if not _missing(raw := check.get("lang")):

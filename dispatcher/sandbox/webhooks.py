@@ -200,6 +200,8 @@ def _ivr_delivery(call: ApiCall, phone_index: int) -> tuple[str, dict[str, Any]]
     assert press is not None  # only presses are queued as IVR events
     ivr = call.ivrs[press.ivr_index]
     assert ivr.webhook_url is not None  # only IVRs with a URL are queued
-    payload: dict[str, Any] = {"call": {"phone": phone.phone, "answer": press.answer}}
+    # The default ("stay on the line") action fires without an answer: it is sent as "".
+    answer = "" if press.answer is None else press.answer
+    payload: dict[str, Any] = {"call": {"phone": phone.phone, "answer": answer}}
     payload.update((k, v) for k, v in ivr.webhook_parameters.items() if k != "call")
     return ivr.webhook_url, payload

@@ -26,6 +26,7 @@ from dispatcher.effebot.client import EffebotClient
 from dispatcher.effebot.errors import (
     AmbiguousError,
     EffebotError,
+    OperatorActionRequired,
     RejectedError,
     RetrySafeError,
 )
@@ -169,6 +170,24 @@ PROVIDER_CASES: dict[str, ProviderCase] = {
         RejectedError,
         "401",
     ),
+    "create-200-status-error-without-a-reason": ProviderCase(
+        "/apiCalls/create",
+        Answer(200, _json({"status": "error", "message": "something went wrong"})),
+        AmbiguousError,
+        "may or may not have been applied",
+    ),
+    "create-200-status-error-with-fields": ProviderCase(
+        "/apiCalls/create",
+        Answer(200, _json({"status": "error", "errors": {"phones.0": ["is blocked"]}})),
+        RejectedError,
+        "phones.0: is blocked",
+    ),
+    "create-200-status-error-about-the-balance": ProviderCase(
+        "/apiCalls/create",
+        Answer(200, _json({"status": "error", "message": "Not enough money on the balance"})),
+        OperatorActionRequired,
+        "balance",
+    ),
     "get-strings-instead-of-objects": ProviderCase(
         "/apiCalls/get", Answer(200, _json(["1", "2"])), AmbiguousError, "expected JSON objects"
     ),
@@ -255,7 +274,13 @@ def submit_two(ctx: WorkerContext) -> str:
 
 CREATE_CASES = sorted(n for n, c in PROVIDER_CASES.items() if c.endpoint.endswith("create"))
 GET_CASES = sorted(n for n, c in PROVIDER_CASES.items() if c.endpoint.endswith("get"))
-EXPECTED_STATE = {AmbiguousError: "unknown", RejectedError: "failed", RetrySafeError: "pending"}
+# The first class that matches wins: an operator's refusal keeps its contacts pending (paused).
+EXPECTED_STATE = {
+    OperatorActionRequired: "pending",
+    AmbiguousError: "unknown",
+    RejectedError: "failed",
+    RetrySafeError: "pending",
+}
 
 
 @pytest.mark.parametrize("name", CREATE_CASES)

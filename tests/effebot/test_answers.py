@@ -11,15 +11,21 @@ from hypothesis import strategies as st
 from dispatcher.effebot import (
     AmbiguousError,
     AuthenticationRejected,
+    EndpointMissing,
     InsufficientBalance,
+    ModerationRequired,
+    OperatorActionRequired,
     ProviderServerError,
     RateLimited,
     RejectedError,
     RetrySafeError,
+    UnexplainedRefusal,
+    UriTooLong,
     ValidationRejected,
 )
 from dispatcher.effebot.answers import (
     envelope_refusal,
+    error_for_envelope,
     error_for_status,
     parse_error_body,
     parse_json_body,
@@ -54,6 +60,7 @@ SANDBOX_422 = json.dumps(
         (503, ProviderServerError),
         (504, ProviderServerError),
         (301, ValidationRejected),
+        (414, UriTooLong),
     ],
 )
 def test_each_status_code_maps_to_its_error_class(
@@ -190,7 +197,95 @@ def test_every_error_status_lands_in_exactly_one_subtree(status_code: int) -> No
     assert subtrees.count(True) == 1
     if status_code >= 500 or status_code == 408:
         assert isinstance(error, AmbiguousError)
-    elif status_code == 429:
+    elif status_code in (414, 429):
         assert isinstance(error, RetrySafeError)
     else:
         assert isinstance(error, RejectedError)
+
+
+# --- a 2xx that says "status": "error" is read like any other refusal --------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "is_create", "expected"),
+    [
+        ({"status": "error", "message": "Insufficient balance"}, True, InsufficientBalance),
+        ({"status": "error", "message": "not enough funds"}, False, InsufficientBalance),
+        ({"status": "error", "message": "invalid api key"}, True, AuthenticationRejected),
+        ({"status": "error", "errors": {"apiKey": ["unknown"]}}, True, AuthenticationRejected),
+        (
+            {"status": "error", "errors": {"record.id": ["The record has not passed moderation."]}},
+            True,
+            ModerationRequired,
+        ),
+        ({"status": "error", "errors": {"phone": ["required"]}}, True, ValidationRejected),
+        (
+            {"status": "fail", "errors": [{"field": "lang", "message": "bad"}]},
+            True,
+            ValidationRejected,
+        ),
+        ({"status": "error", "message": "phone is blocked"}, True, UnexplainedRefusal),
+        ({"status": "error"}, True, UnexplainedRefusal),
+        ({"status": "error", "message": "phone is blocked"}, False, ValidationRejected),
+    ],
+)
+def test_a_2xx_status_error_is_classified_by_what_it_says(
+    payload: dict[str, object], is_create: bool, expected: type[EffebotError]
+) -> None:
+    error = error_for_envelope(
+        payload, endpoint="apiCalls/create", is_create=is_create, phone_count=2
+    )
+    assert type(error) is expected
+    assert error is not None
+    assert (error.status_code, error.phone_count) == (200, 2)
+
+
+def test_a_2xx_status_error_keeps_and_shows_its_fields() -> None:
+    payload = {
+        "status": "error",
+        "message": "The given data was invalid.",
+        "errors": {"outgoingPhone": ["not a confirmed number"], "lang": ["invalid"]},
+    }
+    error = error_for_envelope(payload, endpoint="apiCalls/create", is_create=True)
+    assert isinstance(error, ValidationRejected)
+    assert error.fields == {"outgoingPhone": ["not a confirmed number"], "lang": ["invalid"]}
+    assert "outgoingPhone: not a confirmed number" in str(error)
+    assert "lang: invalid" in str(error)
+
+
+def test_an_unexplained_create_refusal_is_ambiguous_not_rejected() -> None:
+    error = error_for_envelope({"status": "error"}, endpoint="apiCalls/create", is_create=True)
+    assert isinstance(error, AmbiguousError)
+    assert not isinstance(error, RejectedError)
+    assert "may or may not" in str(error)
+
+
+def test_a_2xx_without_status_error_is_no_refusal() -> None:
+    assert error_for_envelope({"status": "success", "data": []}, endpoint="x") is None
+    assert error_for_envelope({"id": 1}, endpoint="x", is_create=True) is None
+    assert error_for_envelope([{"status": "error"}], endpoint="x") is None
+
+
+def test_a_4xx_that_talks_about_moderation_needs_an_operator() -> None:
+    body = json.dumps({"errors": {"record.id": ["The record has not passed moderation."]}})
+    error = error_for_status(422, body.encode(), endpoint="apiCalls/create")
+    assert isinstance(error, ModerationRequired)
+    assert isinstance(error, OperatorActionRequired)
+    assert "resume once it is approved" in error.pause_reason()
+
+
+@pytest.mark.parametrize("status_code", [404, 405])
+def test_a_missing_configurable_endpoint_names_its_setting(status_code: int) -> None:
+    error = error_for_status(
+        status_code,
+        b"Not Found",
+        endpoint="apiCalls/createFromTemplate",
+        setting="DISPATCHER_TEMPLATE_CREATE_PATH",
+    )
+    assert isinstance(error, EndpointMissing)
+    assert error.setting == "DISPATCHER_TEMPLATE_CREATE_PATH"
+    assert "DISPATCHER_TEMPLATE_CREATE_PATH" in str(error)
+    assert "DISPATCHER_TEMPLATE_CREATE_PATH" in error.pause_reason()
+    # Without a setting, a 404 is the provider's answer about the request.
+    plain = error_for_status(status_code, b"", endpoint="apiCalls/remove")
+    assert type(plain) is ValidationRejected

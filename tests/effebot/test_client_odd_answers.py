@@ -22,6 +22,7 @@ from dispatcher.effebot import (
     MalformedResponse,
     ProviderServerError,
     RateLimited,
+    UnexplainedRefusal,
     ValidationRejected,
 )
 
@@ -120,13 +121,27 @@ def test_a_body_over_the_size_limit_is_not_read_to_the_end(
         client.create(REQUEST)
 
 
-def test_a_2xx_saying_status_error_is_rejected(
+def test_a_2xx_saying_status_error_without_a_reason_is_ambiguous_for_a_create(
     canned: tuple[CannedAnswers, str], client: EffebotClient
 ) -> None:
     canned[0].answer(200, {"status": "error", "message": "phone is blocked"})
-    with pytest.raises(ValidationRejected, match="phone is blocked") as caught:
+    with pytest.raises(UnexplainedRefusal, match="phone is blocked") as caught:
         client.create(REQUEST)
     assert caught.value.status_code == 200
+    # The same answer to a read is a plain refusal: reading again is always safe.
+    with pytest.raises(ValidationRejected, match="phone is blocked"):
+        client.user_info()
+
+
+def test_a_2xx_saying_status_error_with_fields_is_a_validation_refusal_showing_them(
+    canned: tuple[CannedAnswers, str], client: EffebotClient
+) -> None:
+    canned[0].answer(
+        200, {"status": "error", "errors": {"outgoingPhone": ["not a confirmed number"]}}
+    )
+    with pytest.raises(ValidationRejected, match="outgoingPhone: not a confirmed number") as caught:
+        client.create(REQUEST)
+    assert caught.value.fields == {"outgoingPhone": ["not a confirmed number"]}
 
 
 def test_the_references_unquoted_answers_are_understood(

@@ -1,17 +1,19 @@
-"""The client against the project's sandbox emulator, over real HTTP."""
+"""The client against the project's sandbox emulator, over real HTTP.
+
+Every test that uses the `client` fixture runs twice: against the sandbox answering `get` and
+`removeRecord` in the reference's exact shapes (one bare object when there is one), and against
+it answering JSON arrays, the other shape a real provider may use.
+"""
 
 from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import structlog
 from pydantic import ValidationError
 
 from dispatcher.effebot import (
@@ -31,40 +33,12 @@ from dispatcher.effebot import (
     ValidationRejected,
     make_http_client,
 )
-from dispatcher.logs import configure_logging
 from dispatcher.redis_server import free_port
 from dispatcher.settings import Settings
 
 KEY = "sandbox-key"
 CALLER = "99999999997"  # a confirmed personal number of the sandbox's default account
 OPTIONS = CallOptions(outgoing_phone=CALLER, record={"id": 1})
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    settings = Settings(connect_timeout_s=2.0, read_timeout_s=5.0, max_connections=4)
-    with make_http_client(settings) as client:
-        yield client
-
-
-@pytest.fixture
-def client(sandbox: Any, http: httpx.Client) -> EffebotClient:
-    return EffebotClient(http, base_url=sandbox.url, api_key=KEY)
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Every log line of the test, as JSON lines; the previous logging set-up restored after."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    out = io.StringIO()
-    configure_logging(level="DEBUG", fmt="json", stream=out)
-    try:
-        yield out
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def requests_to(sandbox: Any, endpoint: str) -> int:

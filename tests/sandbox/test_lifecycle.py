@@ -46,7 +46,7 @@ def test_every_phone_plays_out_to_a_final_status(client: httpx.Client) -> None:
 
 
 def test_answered_calls_are_charged_per_started_minute(client: httpx.Client) -> None:
-    call_id = _create(client, phone=None, phones=PHONES[:10], record={"id": 1})
+    call_id = _create(client, phone=None, phones=PHONES[:10], record={"id": 1, "gender": 0})
     details = wait_for(lambda: _final(client, call_id))
     spent = sum(c["cost"] for c in details["calls"])
     balance = post(client, "/apiCalls/userInfo").json()["balance"]

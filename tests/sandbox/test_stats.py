@@ -60,7 +60,7 @@ def test_reset_clears_calls_records_stats_and_faults(
     record_id = post(
         client, "/apiCalls/createRecord", {"source": "text", "text": "t", "name": "n"}
     ).json()["id"]
-    post(client, "/apiCalls/create", call_body(record={"id": record_id}))
+    post(client, "/apiCalls/create", call_body(record={"id": record_id, "gender": 0}))
     sandbox.configure(error_rate=1.0)
     post(client, "/apiCalls/userInfo")
     sandbox.configure(error_rate=0.0)
@@ -69,5 +69,5 @@ def test_reset_clears_calls_records_stats_and_faults(
     assert stats["requests"] == stats["creates_per_phone"] == stats["calls_by_status"] == {}
     assert stats["faults"] == []
     assert stats["balance"] == 1000.0
-    response = post(client, "/apiCalls/create", call_body(record={"id": record_id}))
+    response = post(client, "/apiCalls/create", call_body(record={"id": record_id, "gender": 0}))
     assert response.status_code == 422

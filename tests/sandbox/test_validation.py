@@ -46,6 +46,10 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"record": {"id": "one"}}, "record.id"),
     ({"record": {"text": "x" * 1025}}, "record.text"),
     ({"record": {"text": "hi", "gender": 2}}, "record.gender"),
+    ({"record": {"text": "hi"}}, "record.gender"),  # mandatory in the reference's table
+    ({"record": {"id": 1}}, "record.gender"),
+    ({"outgoingPhone": "18005550100"}, "outgoingPhone"),  # a system number: dutyPhone's
+    ({"dutyPhone": 1}, "outgoingPhone"),  # both: the reference does not say which would win
     ({"ivrs": "1"}, "ivrs"),
     ({"ivrs": [IVR, {"digit": 10}]}, "ivrs.1.digit"),
     ({"ivrs": [{"digit": -1}]}, "ivrs.0.digit"),
@@ -73,7 +77,7 @@ VALID: list[dict[str, Any]] = [
     {"needRecording": True},
     {"webhookUrl": "http://example.test/" + "a" * 235},  # 255 characters
     {"record": {"text": "x" * 1024, "gender": 1}},
-    {"record": {"id": 1342}},
+    {"record": {"id": 1342, "gender": 0}},
     {"ivrs": [{"digit": 0}, {"digit": 9, "needBlock": 1, "smsText": "x" * 70}]},
     {"ivrs": [{"keyWords": "yes|no", "managerPhone": "12345678901"}]},
     {"ivrs": [{"digit": 1, "webhookUrl": "https://example.test/h", "webhookParameters": "{}"}]},
@@ -144,7 +148,7 @@ CONTEXT: dict[str, Any] = {
 @settings(max_examples=200, deadline=None)
 @given(phone=st.text(max_size=14))
 def test_a_phone_is_accepted_exactly_when_it_is_1_to_11_ascii_digits(phone: str) -> None:
-    body = call_body(phone=phone, record={"id": 1})
+    body = call_body(phone=phone, record={"id": 1, "gender": 0})
     if 1 <= len(phone) <= 11 and phone.isascii() and phone.isdigit():
         assert parse_create(body, **CONTEXT).phones == [phone]
     else:
@@ -156,7 +160,7 @@ def test_a_phone_is_accepted_exactly_when_it_is_1_to_11_ascii_digits(phone: str)
 @settings(max_examples=100, deadline=None)
 @given(digit=st.integers(min_value=-20, max_value=20), sms=st.text(max_size=90))
 def test_ivr_digit_and_sms_limits_hold_for_any_value(digit: int, sms: str) -> None:
-    body = call_body(record={"id": 1}, ivrs=[{"digit": digit, "smsText": sms}])
+    body = call_body(record={"id": 1, "gender": 0}, ivrs=[{"digit": digit, "smsText": sms}])
     expected_errors = set()
     if not 0 <= digit <= 9:
         expected_errors.add("ivrs.0.digit")

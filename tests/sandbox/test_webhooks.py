@@ -27,7 +27,7 @@ def test_status_changes_are_posted_with_the_call_details(client: httpx.Client) -
         assert all(b["id"] == call_id for b in bodies)
         assert len(bodies) >= 2, "the dial start and the final status are separate changes"
         assert {"calls", "webhookUrl", "webhookTry", "plannedAt"} <= set(bodies[-1])
-    [details] = post(client, f"/apiCalls/get?apiCallIdList[]={call_id}").json()
+    details = post(client, f"/apiCalls/get?apiCallIdList[]={call_id}").json()
     assert details["webhookSent"] == 1
 
 
