@@ -75,6 +75,9 @@ class SubmitReportBody(BaseModel):
     rejected_rows: list[RejectedRow] = Field(description="The first 100 rejected rows.")
     batches: int
     refused_because: str | None
+    replayed: bool = Field(
+        False, description="The original report of an idempotency key used before."
+    )
 
 
 class DryRunBody(BaseModel):
@@ -115,6 +118,7 @@ class CampaignProgress(BaseModel):
     pause_reason: str | None
     created_at_ms: int
     finished_at_ms: int | None
+    metadata: dict[str, Any] | None = Field(None, description="The caller's, as submitted.")
 
 
 class PauseRequest(BaseModel):

@@ -155,12 +155,12 @@ class CampaignStore(StoreBase):
         """Remove every key of a campaign (a submission that failed half-way), and the
         idempotency record linked to it.
 
-        A draft's deletion is published (`discarded`): contacts blocked while it was read had
+        A draft's deletion is published (`discarded`) if contacts blocked while it was read had
         their outcomes published already.
         """
         ck = self.campaign_keys(campaign_id)
-        batches_raw, status, linked = self.client.hmget(
-            ck.meta, "batches", "status", "submission_key"
+        batches_raw, status, linked, published = self.client.hmget(
+            ck.meta, "batches", "status", "submission_key", "published"
         )
         batches = int(batches_raw or 0)
         names = [
@@ -190,7 +190,7 @@ class CampaignStore(StoreBase):
         pipe.srem(self.keys.active, campaign_id)
         pipe.zrem(self.keys.drafts, campaign_id)
         pipe.zrem(self.keys.callbacks_due, campaign_id)
-        if status is not None and text(status) == CampaignStatus.DRAFT.value:
+        if published is not None and text(status or b"") == CampaignStatus.DRAFT.value:
             self._publish_status(pipe, campaign_id, "discarded", "draft", ended=True)
         pipe.execute()
 

@@ -9,7 +9,8 @@
 -- fills its own current batch; batch numbers are shared by the whole campaign. Writes are
 -- gathered and done once per chunk (one HSET of all records, one RPUSH per batch), and the
 -- do-not-call set is only looked at when it is not empty. Blocked contacts are terminal at once:
--- their outcomes are published (a draft that is then refused publishes a `discarded` status).
+-- their outcomes are published (a draft that is then refused publishes a `discarded` status, so
+-- readers know to drop them).
 -- uses: prelude
 local meta, contacts, data, counts, dnc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local base, size = ARGV[1], tonumber(ARGV[2])
@@ -75,5 +76,9 @@ if #recs > 0 then redis.call('HSET', contacts, unpack(recs)) end
 if #datas > 0 then redis.call('HSET', data, unpack(datas)) end
 if added > 0 then redis.call('HINCRBY', counts, 'pending', added) end
 if blocked > 0 then redis.call('HINCRBY', counts, 'blocked', blocked) end
-publish_outcomes(KEYS[6], meta)
+if #OUTCOMES > 0 then
+  -- Marks the draft as having published: if it is then refused, its discarding is published too.
+  redis.call('HSET', meta, 'published', 1)
+  publish_outcomes(KEYS[6], meta)
+end
 return table.concat(out)
