@@ -246,12 +246,19 @@ def submit_campaign(
             },
         )
     try:
-        go_live(store, enqueue, spec, report, now=now, pace_per_s=pace_per_s, guard=guard)
+        live = go_live(store, enqueue, spec, report, now=now, pace_per_s=pace_per_s, guard=guard)
     except BaseException:
         if report.status == CampaignStatus.DRAFT.value:
             store.delete_campaign(campaign_id)
             keeper.release()
         raise
+    if not live:
+        store.delete_campaign(campaign_id)
+        log.warning("campaign.superseded", campaign_id=campaign_id)
+        raise SubmissionInProgress(
+            "this submission took too long and another one with its idempotency key (or the "
+            "draft's expiry) took over; retry to read the outcome"
+        )
     return report
 
 
@@ -267,9 +274,8 @@ def go_live(
 ) -> bool:
     """Make a fully read draft live and enqueue its batches; fills in the report's status.
 
-    With a `guard`, only if its record still names this draft (False otherwise: the draft is
-    deleted and `SubmissionInProgress` raised, because another submission took the key over);
-    the report is stored in the record in the same transaction.
+    False (and nothing done) if the draft is gone, or with a `guard` whose record no longer
+    names this draft; the report is stored in the guard's record in the same transaction.
     """
     assert report.campaign_id is not None  # a refused report never goes live
     campaign_id = report.campaign_id
@@ -303,11 +309,7 @@ def go_live(
         guard=guard,
     )
     if not applied:
-        store.delete_campaign(campaign_id)
-        log.warning("campaign.superseded", campaign_id=campaign_id)
-        raise SubmissionInProgress(
-            "another submission with this idempotency key took it over; retry to read its report"
-        )
+        return False
     report.status = status.value
     send_batches(
         store,

@@ -37,7 +37,9 @@ class WorkerApp:
 
 def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
     """A broker with the dispatcher's middleware and actors declared on it."""
-    store = StateStore.connect(redis_url, settings.key_prefix)
+    store = StateStore.connect(
+        redis_url, settings.key_prefix, events_maxlen=settings.event_stream_maxlen
+    )
     resources = ProcessResources(settings, store)
     middleware = [
         AgeLimit(),

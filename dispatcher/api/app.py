@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from dispatcher import __version__
-from dispatcher.api import campaigns, dnc, ops, webhooks
+from dispatcher.api import campaigns, dnc, ops, series, webhooks
 from dispatcher.api.bodylimit import BodyLimitMiddleware
 from dispatcher.api.errors import install_error_handlers
 from dispatcher.api.metrics_cache import MetricsCache
@@ -45,7 +45,9 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
     if store is None:
         if settings.redis_url is None:
             raise ConfigurationError("DISPATCHER_REDIS_URL must be set for the HTTP API")
-        store = StateStore.connect(settings.redis_url, settings.key_prefix)
+        store = StateStore.connect(
+            settings.redis_url, settings.key_prefix, events_maxlen=settings.event_stream_maxlen
+        )
     try:
         sources = networks(settings.webhook_allowed_sources)
         proxies = networks(settings.trusted_proxies)
@@ -85,6 +87,7 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestLogMiddleware)  # outermost: sees every answer, the 413s included
     app.include_router(campaigns.router)
+    app.include_router(series.router)
     app.include_router(dnc.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)

@@ -23,6 +23,7 @@ class SubmissionGuard:
     key: str
     states: tuple[str, ...]
     done: dict[str, Any] = field(default_factory=dict)
+    event: dict[str, Any] | None = None  # published on the event stream in the same transaction
 
 
 class CampaignStore(StoreBase):
@@ -97,10 +98,11 @@ class CampaignStore(StoreBase):
 
         In the same transaction every batch gets the time a message should have picked it up by
         (`first_pickup_ms`, then `spacing_ms` apart): if its message is lost before it is even
-        sent, the reconciler sends one when that time has passed. With a `guard`, all of it
-        happens only if the guard's record still names this campaign in one of its states (False
-        otherwise: a retry took the key over, or another message completed the series), and the
-        record is marked done, kept as long as the campaign (its key is linked from the meta).
+        sent, the reconciler sends one when that time has passed. Nothing happens (False) unless
+        the campaign is still a draft (the reconciler deletes drafts left too long). With a
+        `guard`, only if the guard's record still names this campaign in one of its states (a
+        retry may have taken the key over, or another message completed the series); the record is
+        then marked done and kept as long as the campaign (its key is linked from the meta).
         """
         ck = self.campaign_keys(campaign_id)
         batches = int(self.client.hget(ck.meta, "batches") or 0)
@@ -111,6 +113,10 @@ class CampaignStore(StoreBase):
         with self.client.pipeline() as pipe:
             while True:
                 try:
+                    pipe.watch(ck.meta)  # type: ignore[no-untyped-call] # redis-py
+                    current = pipe.hget(ck.meta, "status")
+                    if current is None or text(current) != CampaignStatus.DRAFT.value:
+                        return False
                     if guard is not None:
                         pipe.watch(guard.key)  # type: ignore[no-untyped-call] # redis-py
                         owner, state = pipe.hmget(guard.key, "campaign_id", "state")
@@ -131,6 +137,13 @@ class CampaignStore(StoreBase):
                     if guard is not None:
                         pipe.hset(guard.key, mapping=dict[Any, Any](guard.done))
                         pipe.persist(guard.key)
+                        if guard.event is not None:
+                            pipe.xadd(
+                                self.keys.events,
+                                dict[Any, Any](guard.event),
+                                maxlen=self.events_maxlen,
+                                approximate=True,
+                            )
                     self._publish_status(pipe, campaign_id, status.value, "draft")
                     pipe.execute()
                     return True

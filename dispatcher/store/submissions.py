@@ -135,12 +135,22 @@ class SubmissionStore(StoreBase):
                     continue
 
     @translate
-    def refuse_intake(self, key: str, fields: dict[str, Any], keep_ms: int) -> None:
-        """Record a series as refused (why, field errors, report), kept for `keep_ms`."""
+    def refuse_intake(
+        self, key: str, fields: dict[str, Any], keep_ms: int, *, event: dict[str, str]
+    ) -> None:
+        """Record a series as refused (why, field errors, report), kept for `keep_ms`, and publish
+        an `intake` event (`event`: external_id, reason) in the same transaction."""
         pipe = self.client.pipeline()
         pipe.hset(key, mapping=dict[Any, Any]({**fields, "state": "refused"}))
         pipe.hset(key, "updated_at", now_ms())
         pipe.pexpire(key, keep_ms)
+        published = {"type": "intake", "state": "refused", "campaign_id": "", **event}
+        pipe.xadd(
+            self.keys.events,
+            dict[Any, Any](published),
+            maxlen=self.events_maxlen,
+            approximate=True,
+        )
         pipe.execute()
 
     @staticmethod
