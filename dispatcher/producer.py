@@ -291,7 +291,10 @@ def go_live(
     final = SubmitReport(**{**vars(report), "status": status.value})
     if guard is not None:
         guard = SubmissionGuard(
-            guard.key, guard.states, {**guard.done, "report": json.dumps(final.as_dict())}
+            guard.key,
+            guard.states,
+            {**guard.done, "report": json.dumps(final.as_dict())},
+            guard.event,
         )
     # The batches are indexed with their pickup times in the same transaction that makes the
     # campaign live: if this process dies before (or while) enqueueing, the reconciler sends them.

@@ -136,17 +136,16 @@ def _take(
         )
         fields = {
             "external_id": message.external_id,
-            "campaign_id": campaign_id,
             "parts": message.parts,
             "spec_fp": spec_fp,
             "received": 0,
         }
-        found = store.begin_intake(key, fields)
+        found = store.begin_intake(key, campaign_id, fields)
         if found is not None:  # another part of the series began it meanwhile
             store.delete_campaign(campaign_id)
             record = found
         else:
-            record = {k: str(v) for k, v in fields.items()}
+            record = {"campaign_id": campaign_id, **{k: str(v) for k, v in fields.items()}}
     if record.get("spec_fp") != spec_fp or record.get("parts") != str(message.parts):
         raise IntakeRefused(
             f"part {message.part} has another spec, strict or parts than the series' first part",

@@ -77,12 +77,18 @@ class SubmissionStore(StoreBase):
     # --- intake series -------------------------------------------------------------------------
 
     @translate
-    def begin_intake(self, key: str, fields: dict[str, Any]) -> dict[str, str] | None:
-        """Create intake record `key` (state `draft`) unless it exists; None if created."""
-        if self.client.hsetnx(key, "state", "draft"):
-            self.client.hset(key, mapping=dict[Any, Any]({**fields, "created_at": now_ms()}))
+    def begin_intake(
+        self, key: str, campaign_id: str, fields: dict[str, Any]
+    ) -> dict[str, str] | None:
+        """Create intake record `key` (state `draft`, for `campaign_id`) unless it exists; None
+        if created, else the record that exists (read in the same step)."""
+        args: list[Any] = ["begin", campaign_id, 0, "created_at", now_ms()]
+        for name, value in fields.items():
+            args += [name, value]
+        out: Any = self._script("submission_record")(keys=[key], args=args)
+        if text(out[0]) == "reserved":
             return None
-        return self.record(key)
+        return _decode(out[1:])
 
     @translate
     def apply_part(
