@@ -1,4 +1,4 @@
-"""A service with only dramatiq and redis submits over the intake contract and reads results back."""
+"""A service with only dramatiq and redis submits over the intake contract, reads results back."""
 
 from __future__ import annotations
 
@@ -74,9 +74,11 @@ def test_a_foreign_service_submits_two_parts_one_twice_and_reads_every_outcome(
     assert {o["ref"] for o in outcomes} == {f"row-{i}" for i in range(40)}
 
     record = read_intake(store, external_id)
-    assert record is not None and record.state == "submitted"
+    assert record is not None
+    assert record.state == "submitted"
     assert record.received_parts == 2
-    assert record.report is not None and record.report["accepted"] == 40
+    assert record.report is not None
+    assert record.report["accepted"] == 40
     assert store.list_campaigns() == [record.campaign_id]
     creates = sandbox.stats()["creates_per_phone"]
     assert sorted(creates) == sorted(numbers)
