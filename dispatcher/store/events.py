@@ -139,6 +139,12 @@ class EventStore(StoreBase):
         self._script("callback_outbox")(keys=keys, args=["drop", now_ms(), campaign_id])
 
     @translate
+    def callbacks_idle(self, campaign_id: str) -> None:
+        """The campaign's outbox was found empty: it leaves the due set, unless one just came."""
+        keys = [self.keys.callbacks_due, self.campaign_keys(campaign_id).callbacks]
+        self._script("callback_outbox")(keys=keys, args=["idle", now_ms(), campaign_id])
+
+    @translate
     def postpone_callbacks(self, campaign_id: str, due_ms: int) -> None:
         self.client.zadd(self.keys.callbacks_due, {campaign_id: due_ms}, xx=True)
 

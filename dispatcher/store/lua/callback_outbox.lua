@@ -7,6 +7,7 @@
 --   done <campaign> <the head as sent>: pop it; the campaign is due again now, or leaves the set
 --   retry <campaign> <the head as sent> <the head to keep> <due ms>: replace it, due then
 --   drop <campaign>: forget every delivery of a campaign that no longer exists
+--   idle <campaign>: the list was found empty: leave the due set if it still is
 local due, op, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 if op == 'claim' then
   local found = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
@@ -19,6 +20,10 @@ local list, cid = KEYS[2], ARGV[3]
 if op == 'drop' then
   redis.call('DEL', list)
   redis.call('ZREM', due, cid)
+  return 1
+end
+if op == 'idle' then
+  if redis.call('LLEN', list) == 0 then redis.call('ZREM', due, cid) end
   return 1
 end
 if redis.call('LINDEX', list, 0) ~= ARGV[4] then return 0 end
