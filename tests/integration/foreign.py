@@ -23,6 +23,17 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+def start_foreign(script: str, *args: str, cwd: Path) -> subprocess.Popen[str]:
+    """Start `examples/<script>` with our packages blocked; its stdout is a pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _BLOCKED_RUNNER, str(EXAMPLES / script), *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_foreign(
     script: str, *args: str, cwd: Path, timeout_s: float = 120
 ) -> subprocess.CompletedProcess[str]:
