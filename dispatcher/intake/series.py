@@ -172,8 +172,9 @@ def _take(
             parts=message.parts,
         )
     # Also after a duplicate: the message that applied the last part may have died before this.
-    if _finish(store, enqueue, settings, message, campaign_id):
-        return "submitted"
+    finished = _finish(store, enqueue, settings, message, campaign_id)
+    if finished:
+        return finished
     return "duplicate" if result.duplicate else "applied"
 
 
@@ -207,15 +208,15 @@ def _finish(
     settings: Settings,
     message: IntakeMessage,
     campaign_id: str,
-) -> bool:
-    """Take the draft live if every part is in; True if this call did."""
+) -> str:
+    """Take the draft live if every part is in: `submitted` or `refused` if this call did."""
     key = store.keys.intake(message.external_id)
     record = store.record(key)
     if record.get("state") != "draft" or record.get("campaign_id") != campaign_id:
-        return False
+        return ""
     parts = int(record.get("parts") or 0)
     if sum(1 for name in record if name.startswith("p:")) < parts:
-        return False
+        return ""
     report = _report(store, campaign_id, record, parts)
     if message.strict and report.rejected:
         report.refused_because = f"{report.rejected} row(s) rejected and strict is set"
@@ -226,7 +227,7 @@ def _finish(
     if report.refused_because is not None:
         refused = SubmitReport(**{**vars(report), "campaign_id": None, "status": "refused"})
         _refuse(store, settings, message.external_id, report.refused_because, [], refused)
-        return False
+        return "refused"
     guard = SubmissionGuard(
         key,
         ("draft",),
@@ -242,9 +243,10 @@ def _finish(
     live = go_live(
         store, enqueue, message.spec, report, pace_per_s=settings.provider_rate_per_s, guard=guard
     )
-    if live:
-        log.info("intake.submitted", external_id=message.external_id, campaign_id=campaign_id)
-    return live
+    if not live:
+        return ""
+    log.info("intake.submitted", external_id=message.external_id, campaign_id=campaign_id)
+    return "submitted"
 
 
 def _report(
