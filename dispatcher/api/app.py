@@ -33,11 +33,11 @@ __all__ = ["create_app"]
 log = get_logger(__name__)
 
 DESCRIPTION = """Submit voice-call campaigns to the effebot dispatcher, control them, read their
-results and manage the do-not-call list. Every route under `/campaigns` and `/dnc` needs a bearer
-token (`DISPATCHER_API_TOKENS`) with the scope its operation lists (`read`, `operate` or `admin`,
-each including the ones before it in that list); `/healthz` and `/readyz` need none, `/metrics`
-needs `DISPATCHER_METRICS_TOKEN` when that is set, and the webhook receiver's path token is its
-secret."""
+results and manage the do-not-call list. Every route under `/campaigns`, `/intake` and `/dnc` needs
+a bearer token (`DISPATCHER_API_TOKENS`) with the scope its operation lists (`read`, `operate` or
+`admin`, each including the ones before it in that list); `/healthz` and `/readyz` need none,
+`/metrics` needs `DISPATCHER_METRICS_TOKEN` when that is set, and the webhook receiver's path token
+is its secret."""
 
 
 def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAPI:
