@@ -30,6 +30,7 @@ from dispatcher.phones import InvalidPhone, normalise_phone
 
 __all__ = [
     "MAX_DATA_FIELDS",
+    "MAX_REF_CHARS",
     "MAX_VALUE_CHARS",
     "Contact",
     "Rejection",
@@ -47,9 +48,12 @@ MAX_VALUE_CHARS = 1000
 MAX_LINE_CHARS = 100_000
 #: How much of an offending value a rejection repeats.
 SHOWN_CHARS = 64
+#: Longest `ref` (the caller's own id for a contact, carried to results, events and webhooks).
+MAX_REF_CHARS = 128
 
 PHONE_FIELD = "phone"
 TIMEZONE_FIELD = "timezone"
+REF_FIELD = "ref"
 
 # Undecodable bytes are read with "surrogateescape" and show up as lone surrogates.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -60,12 +64,14 @@ Source = str | Path | TextIO
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """One accepted contact: its row, provider-format phone, other fields and optional zone."""
+    """One accepted contact: its row, provider-format phone, other fields, optional zone and the
+    caller's optional `ref`."""
 
     row: int
     phone: str
     data: dict[str, str]
     timezone: str | None = None
+    ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +156,10 @@ def _read_csv_lines(lines: Iterator[str], default_region: str) -> Iterator[Conta
     header = [name.strip() for name in next(reader)]
     layout = _Layout.from_header(header)
     width = len(header)
-    phone_at, zone_at, names, positions = (
+    phone_at, zone_at, ref_at, names, positions = (
         layout.phone_at,
         layout.zone_at,
+        layout.ref_at,
         layout.names,
         layout.positions,
     )
@@ -195,13 +202,21 @@ def _read_csv_lines(lines: Iterator[str], default_region: str) -> Iterator[Conta
                     if zone is not None and not _is_zone(zone):
                         yield Rejection(row, "timezone: not an IANA time zone", _shown(zone))
                         continue
+                ref = None
+                if ref_at is not None:
+                    ref = record[ref_at].strip() or None
+                    if ref is not None:
+                        bad_ref = _bad_ref(ref)
+                        if bad_ref is not None:
+                            yield bad_ref.at(row)
+                            continue
                 values = pick(record)
                 if len(joined) > MAX_VALUE_CHARS:
                     too_long = _too_long(names, values)
                     if too_long is not None:
                         yield too_long.at(row)
                         continue
-                yield Contact(row, phone, dict(zip(names, values)), zone)  # noqa: B905 - same size
+                yield Contact(row, phone, dict(zip(names, values)), zone, ref)  # noqa: B905
             return
         except csv.Error as exc:
             row += 1
@@ -218,6 +233,15 @@ def _picker(positions: tuple[int, ...]) -> Callable[[list[str]], tuple[str, ...]
     return lambda record: ()
 
 
+def _bad_ref(ref: str) -> Rejection | None:
+    """The rejection for a `ref` that cannot be carried (too long, control characters)."""
+    if len(ref) > MAX_REF_CHARS:
+        return Rejection(0, f"ref: longer than {MAX_REF_CHARS} characters", _shown(ref))
+    if not ref.isprintable():
+        return Rejection(0, "ref: control or invisible characters", _shown(ref))
+    return None
+
+
 def _too_long(names: tuple[str, ...], values: tuple[str, ...]) -> Rejection | None:
     """The rejection for the first value over MAX_VALUE_CHARS, with row 0 (set by `at`)."""
     for name, value in zip(names, values, strict=True):
@@ -232,6 +256,7 @@ class _Layout:
 
     phone_at: int
     zone_at: int | None
+    ref_at: int | None
     names: tuple[str, ...]
     positions: tuple[int, ...]
 
@@ -247,20 +272,21 @@ class _Layout:
         duplicates = sorted({n for n in named if named.count(n) > 1})
         if duplicates:
             raise ContactsError(f"duplicate columns: {', '.join(duplicates)}")
-        if folded.count(PHONE_FIELD) > 1 or folded.count(TIMEZONE_FIELD) > 1:
-            raise ContactsError("more than one phone or timezone column")
+        if any(folded.count(name) > 1 for name in (PHONE_FIELD, TIMEZONE_FIELD, REF_FIELD)):
+            raise ContactsError("more than one phone, timezone or ref column")
         phone_at = folded.index(PHONE_FIELD)
         zone_at = folded.index(TIMEZONE_FIELD) if TIMEZONE_FIELD in folded else None
+        ref_at = folded.index(REF_FIELD) if REF_FIELD in folded else None
         # Columns without a name (a trailing delimiter in the header) carry nothing to keep.
         positions = tuple(
-            i for i, name in enumerate(header) if name and i != phone_at and i != zone_at
+            i for i, name in enumerate(header) if name and i not in (phone_at, zone_at, ref_at)
         )
         if len(positions) > MAX_DATA_FIELDS:
             raise ContactsError(
                 f"{len(positions)} data columns; at most {MAX_DATA_FIELDS} are kept per contact"
             )
         names = tuple(header[i] for i in positions)
-        return cls(phone_at, zone_at, names, positions)
+        return cls(phone_at, zone_at, ref_at, names, positions)
 
 
 def _delimiter(header_line: str) -> str:
@@ -275,6 +301,7 @@ def _delimiter(header_line: str) -> str:
 def _from_mapping(row: int, item: Mapping[str, object], default_region: str) -> Contact | Rejection:
     raw_phone: object = None
     raw_zone: object = None
+    raw_ref: object = None
     data: dict[str, str] = {}
     for key, value in item.items():
         name = str(key).strip()
@@ -283,6 +310,8 @@ def _from_mapping(row: int, item: Mapping[str, object], default_region: str) -> 
             raw_phone = value
         elif folded == TIMEZONE_FIELD:
             raw_zone = value
+        elif folded == REF_FIELD:
+            raw_ref = value
         elif name:
             if len(data) == MAX_DATA_FIELDS:
                 return Rejection(row, f"more than {MAX_DATA_FIELDS} data fields")
@@ -306,7 +335,15 @@ def _from_mapping(row: int, item: Mapping[str, object], default_region: str) -> 
         if not isinstance(raw_zone, str) or not _is_zone(raw_zone.strip()):
             return Rejection(row, "timezone: not an IANA time zone", _shown(_as_text(raw_zone)))
         zone = raw_zone.strip()
-    return Contact(row, phone, data, zone)
+    ref = None
+    if raw_ref is not None and raw_ref != "":
+        if isinstance(raw_ref, bool) or not isinstance(raw_ref, str | int):
+            return Rejection(row, "ref: not text or a number", _shown(_as_text(raw_ref)))
+        ref = str(raw_ref).strip() or None
+        bad_ref = None if ref is None else _bad_ref(ref)
+        if bad_ref is not None:
+            return bad_ref.at(row)
+    return Contact(row, phone, data, zone, ref)
 
 
 def _as_text(value: object) -> str:

@@ -10,6 +10,9 @@
     ├── StateError                  Redis is unreachable or holds something unexpected
     │   ├── CampaignNotFound
     │   └── TransitionRefused       a lifecycle change that the campaign's status does not allow
+    ├── SubmissionConflict          a submission that an earlier one with the same key forbids
+    │   ├── IdempotencyKeyReused    the key was used for other content
+    │   └── SubmissionInProgress    the key's first submission is still being read (retry later)
     └── EffebotError                the provider; its subtree lives in `dispatcher.effebot.errors`
 
 Caller misuse of a Python API (wrong types, impossible arguments) stays `ValueError`/`TypeError`.
@@ -22,9 +25,12 @@ __all__ = [
     "ConfigurationError",
     "ContactsError",
     "DispatcherError",
+    "IdempotencyKeyReused",
     "InputError",
     "SpecError",
     "StateError",
+    "SubmissionConflict",
+    "SubmissionInProgress",
     "TransitionRefused",
 ]
 
@@ -59,3 +65,15 @@ class CampaignNotFound(StateError):
 
 class TransitionRefused(StateError):
     """The campaign's current status does not allow the requested change."""
+
+
+class SubmissionConflict(DispatcherError):
+    """A submission that an earlier submission with the same idempotency key forbids."""
+
+
+class IdempotencyKeyReused(SubmissionConflict):
+    """The idempotency key was used before for a submission with other content."""
+
+
+class SubmissionInProgress(SubmissionConflict):
+    """The idempotency key's first submission is still being read or written: retry later."""

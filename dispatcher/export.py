@@ -20,6 +20,7 @@ __all__ = ["COLUMNS", "FORMULA_STARTS", "csv_cells", "export_rows", "write_csv",
 
 #: Stored short key -> exported column.
 _FIELDS = {
+    "x": "ref",
     "r": "reason",
     "a": "attempts",
     "b": "batch",

@@ -5,12 +5,15 @@ campaign already holds, checks the do-not-call list and appends the accepted pho
 memory stays flat however long the list is. The campaign stays a `draft` (which no worker acts on)
 until every row has been read; only then is it marked submitted and one message per batch
 enqueued. Any failure before that deletes the draft, so a refused submission leaves nothing behind.
+
+With an idempotency key (`dispatcher.intake.idempotency`) a retried submission answers the original
+report instead of creating a second campaign.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,14 +23,24 @@ from typing import Any
 
 from dispatcher.batch_messages import pickup_spacing_ms, send_batches
 from dispatcher.contacts import Contact, Rejection
+from dispatcher.errors import SubmissionInProgress
+from dispatcher.intake.idempotency import Fingerprint, Reservation, new_campaign_id, reserve
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
 from dispatcher.queue import Enqueue
 from dispatcher.spec import CampaignSpec
-from dispatcher.store import StateStore, now_ms
+from dispatcher.store import StateStore, SubmissionGuard, now_ms
 from dispatcher.windows import CallWindow, contact_zone, group_key
 
-__all__ = ["SubmitReport", "new_campaign_id", "refusal", "submit_campaign"]
+__all__ = [
+    "SubmitReport",
+    "campaign_extra",
+    "contact_row",
+    "go_live",
+    "new_campaign_id",
+    "refusal",
+    "submit_campaign",
+]
 
 log = get_logger(__name__)
 
@@ -43,6 +56,10 @@ def _encode_data(data: dict[str, str]) -> str:
 
 #: Contacts per Lua call while submitting.
 CHUNK = 1000
+#: A draft whose submitter has not been heard of for this long is deleted by the reconciler.
+DRAFT_TTL_MS = 10 * 60_000
+#: How long an idempotency key stays reserved without news from its submission.
+DEFAULT_LEASE_MS = 30_000
 
 
 @dataclass
@@ -59,6 +76,7 @@ class SubmitReport:
     rejected_rows: list[dict[str, Any]] = field(default_factory=list)
     batches: int = 0
     refused_because: str | None = None
+    replayed: bool = False  # the original report of an idempotency key used before
 
     @property
     def total_rows(self) -> int:
@@ -76,12 +94,14 @@ class SubmitReport:
             "rejected_rows": self.rejected_rows,
             "batches": self.batches,
             "refused_because": self.refused_because,
+            "replayed": self.replayed,
         }
 
-
-def new_campaign_id() -> str:
-    """A short random id, safe in Redis keys and URLs."""
-    return secrets.token_hex(8)
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SubmitReport:
+        """The report `as_dict` wrote."""
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
 
 
 class RejectionTally:
@@ -119,6 +139,9 @@ def submit_campaign(
     now: datetime | None = None,
     pace_per_s: float | None = None,
     preflight: Callable[[CampaignSpec], object] | None = None,
+    idempotency_key: str | None = None,
+    reservation: Reservation | None = None,
+    lease_ms: int = DEFAULT_LEASE_MS,
 ) -> SubmitReport:
     """Submit a campaign; returns the report. Nothing is enqueued unless it is accepted.
 
@@ -128,32 +151,56 @@ def submit_campaign(
     the reconciler does not take a long queue for lost messages.
     `preflight` (e.g. `AccountCheck.check`) runs first and refuses by raising, before anything
     is written.
+
+    With `idempotency_key` (or a `reservation` of one, made before reading the request), a key used
+    before answers its original report (`replayed`) when the content is the same (without a
+    preflight), and raises `IdempotencyKeyReused` when it is not, or `SubmissionInProgress` while
+    the first submission with it is still being read.
     """
+    if reservation is None and idempotency_key is not None:
+        reservation = reserve(store, idempotency_key, lease_ms)
+    if reservation is not None and not reservation.ours:
+        return _replay(reservation, spec, contacts, strict)
     if preflight is not None:
-        preflight(spec)
+        try:
+            preflight(spec)
+        except BaseException:
+            if reservation is not None:
+                store.release_record(reservation.key, reservation.campaign_id)
+            raise
     grouping = WindowGrouping(spec.window) if spec.window is not None else None
-    campaign_id = new_campaign_id()
+    campaign_id = new_campaign_id() if reservation is None else reservation.campaign_id
+    fingerprint = None if reservation is None else Fingerprint(spec, strict)
     report = SubmitReport(campaign_id=campaign_id, status=CampaignStatus.DRAFT.value)
     rejections = RejectionTally()
-    store.create_campaign(campaign_id, spec.name, spec.to_json())
+    keeper = _Keeper(store, campaign_id, reservation, lease_ms)
+    store.create_campaign(
+        campaign_id,
+        spec.name,
+        spec.to_json(),
+        extra=campaign_extra(spec),
+        draft_deadline_ms=now_ms() + DRAFT_TTL_MS,
+    )
     # One chunk is written (by a second thread, waiting on Redis without the GIL) while the next
     # is read and normalised here; chunks still go to Redis one after the other, in order.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submit-writer")
     in_flight: Future[None] | None = None
     try:
-        chunk: list[tuple[str, str, str]] = []
+        chunk: list[tuple[str, str, str, str]] = []
         for item in contacts:
             if isinstance(item, Rejection):
                 rejections.add(item)
+                if fingerprint is not None:
+                    fingerprint.rejection(item.row, item.reason)
                 continue
-            data = item.data
-            if item.timezone:
-                data = {**data, "timezone": item.timezone}
-            group = "" if grouping is None else grouping.key(item.phone, item.timezone)
-            chunk.append((item.phone, _encode_data(data) if data else "", group))
+            row = contact_row(item, grouping)
+            if fingerprint is not None:
+                fingerprint.contact(row[0], row[1], row[3])
+            chunk.append(row)
             if len(chunk) >= CHUNK:
                 if in_flight is not None:
                     in_flight.result()
+                keeper.keep()
                 in_flight = writer.submit(
                     _flush, store, campaign_id, spec.batch_size, chunk, report
                 )
@@ -171,11 +218,13 @@ def submit_campaign(
         if in_flight is not None:
             in_flight.exception()  # let the chunk being written land before deleting everything
         store.delete_campaign(campaign_id)
+        keeper.release()
         raise
     finally:
         writer.shutdown(wait=True)
     if report.refused_because is not None:
         store.delete_campaign(campaign_id)
+        keeper.release()
         log.warning(
             "campaign.refused",
             campaign_id=campaign_id,
@@ -185,7 +234,51 @@ def submit_campaign(
         report.campaign_id = None
         report.status = "refused"
         return report
+    guard = None
+    if reservation is not None and fingerprint is not None:
+        guard = SubmissionGuard(
+            reservation.key,
+            ("reading",),
+            {
+                "state": "done",
+                "spec_fp": fingerprint.spec_digest,
+                "content_fp": fingerprint.content_digest(),
+            },
+        )
+    try:
+        live = go_live(store, enqueue, spec, report, now=now, pace_per_s=pace_per_s, guard=guard)
+    except BaseException:
+        if report.status == CampaignStatus.DRAFT.value:
+            store.delete_campaign(campaign_id)
+            keeper.release()
+        raise
+    if not live:
+        store.delete_campaign(campaign_id)
+        log.warning("campaign.superseded", campaign_id=campaign_id)
+        raise SubmissionInProgress(
+            "this submission took too long and another one with its idempotency key (or the "
+            "draft's expiry) took over; retry to read the outcome"
+        )
+    return report
 
+
+def go_live(
+    store: StateStore,
+    enqueue: Enqueue,
+    spec: CampaignSpec,
+    report: SubmitReport,
+    *,
+    now: datetime | None = None,
+    pace_per_s: float | None = None,
+    guard: SubmissionGuard | None = None,
+) -> bool:
+    """Make a fully read draft live and enqueue its batches; fills in the report's status.
+
+    False (and nothing done) if the draft is gone, or with a `guard` whose record no longer
+    names this draft; the report is stored in the guard's record in the same transaction.
+    """
+    assert report.campaign_id is not None  # a refused report never goes live
+    campaign_id = report.campaign_id
     moment = now or datetime.now(UTC)
     later = spec.starts_later_than(moment)
     status = CampaignStatus.SCHEDULED if later else CampaignStatus.RUNNING
@@ -195,9 +288,17 @@ def submit_campaign(
     if later and spec.start_at is not None and not spec.plan_ahead:
         delay_ms = int((spec.start_at - moment).total_seconds() * 1000)
     spacing_ms = pickup_spacing_ms(spec, pace_per_s)
+    final = SubmitReport(**{**vars(report), "status": status.value})
+    if guard is not None:
+        guard = SubmissionGuard(
+            guard.key,
+            guard.states,
+            {**guard.done, "report": json.dumps(final.as_dict())},
+            guard.event,
+        )
     # The batches are indexed with their pickup times in the same transaction that makes the
     # campaign live: if this process dies before (or while) enqueueing, the reconciler sends them.
-    store.complete_submission(
+    applied = store.complete_submission(
         campaign_id,
         status,
         {
@@ -208,7 +309,11 @@ def submit_campaign(
         },
         first_pickup_ms=now_ms() + (delay_ms or 0),
         spacing_ms=spacing_ms,
+        guard=guard,
     )
+    if not applied:
+        return False
+    report.status = status.value
     send_batches(
         store,
         enqueue,
@@ -218,7 +323,6 @@ def submit_campaign(
         spacing_ms=spacing_ms,
     )
     store.set_meta(campaign_id, {"enqueued": report.batches})
-    report.status = status.value
     log.info(
         "campaign.submitted",
         campaign_id=campaign_id,
@@ -229,7 +333,77 @@ def submit_campaign(
         rejected=report.rejected,
         batches=report.batches,
     )
+    return True
+
+
+def campaign_extra(spec: CampaignSpec) -> dict[str, Any]:
+    """The meta fields a campaign keeps beside its spec for cheap reading: metadata, callback."""
+    extra: dict[str, Any] = {}
+    if spec.metadata is not None:
+        extra["metadata"] = json.dumps(spec.metadata, separators=(",", ":"), ensure_ascii=False)
+    if spec.callback_url is not None:
+        extra["callback_url"] = spec.callback_url
+    return extra
+
+
+def contact_row(item: Contact, grouping: WindowGrouping | None) -> tuple[str, str, str, str]:
+    """(phone, data JSON or '', window group or '', ref or '') as the store takes a contact."""
+    data = item.data
+    if item.timezone:
+        data = {**data, "timezone": item.timezone}
+    group = "" if grouping is None else grouping.key(item.phone, item.timezone)
+    return item.phone, _encode_data(data) if data else "", group, item.ref or ""
+
+
+def _replay(
+    reservation: Reservation,
+    spec: CampaignSpec,
+    contacts: Iterable[Contact | Rejection],
+    strict: bool,
+) -> SubmitReport:
+    """The original report of a key used before, once the content is known to be the same."""
+    reservation.check_not_in_progress()
+    assert reservation.existing is not None  # not ours, and not in progress: done
+    fingerprint = Fingerprint(spec, strict)
+    reservation.check_same(fingerprint, content=False)
+    for item in contacts:
+        if isinstance(item, Rejection):
+            fingerprint.rejection(item.row, item.reason)
+        else:
+            phone, data, _, ref = contact_row(item, None)
+            fingerprint.contact(phone, data, ref)
+    reservation.check_same(fingerprint, content=True)
+    report = SubmitReport.from_dict(json.loads(reservation.existing["report"]))
+    report.replayed = True
+    log.info("campaign.replayed", campaign_id=report.campaign_id)
     return report
+
+
+class _Keeper:
+    """Keeps a long submission's draft (and idempotency key) from expiring while it is read."""
+
+    EVERY_S = 5.0
+
+    def __init__(
+        self, store: StateStore, campaign_id: str, reservation: Reservation | None, lease_ms: int
+    ) -> None:
+        self.store = store
+        self.campaign_id = campaign_id
+        self.reservation = reservation
+        self.lease_ms = lease_ms
+        self._last = time.monotonic()
+
+    def keep(self) -> None:
+        if time.monotonic() - self._last < self.EVERY_S:
+            return
+        self._last = time.monotonic()
+        self.store.touch_draft(self.campaign_id, now_ms() + DRAFT_TTL_MS)
+        if self.reservation is not None:
+            self.store.extend_record(self.reservation.key, self.campaign_id, self.lease_ms)
+
+    def release(self) -> None:
+        if self.reservation is not None:
+            self.store.release_record(self.reservation.key, self.campaign_id)
 
 
 class WindowGrouping:
@@ -260,7 +434,7 @@ def _flush(
     store: StateStore,
     campaign_id: str,
     batch_size: int,
-    chunk: list[tuple[str, str, str]],
+    chunk: list[tuple[str, str, str, str]],
     report: SubmitReport,
 ) -> None:
     for code in store.add_contacts(campaign_id, batch_size, chunk):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ class Progress:
     pause_reason: str | None
     created_at_ms: int
     finished_at_ms: int | None
+    metadata: dict[str, Any] | None = None
 
     @property
     def open(self) -> int:
@@ -48,6 +50,7 @@ class Progress:
             "pause_reason": self.pause_reason,
             "created_at_ms": self.created_at_ms,
             "finished_at_ms": self.finished_at_ms,
+            "metadata": self.metadata,
         }
 
 
@@ -78,4 +81,5 @@ def compute_progress(meta: dict[str, str], counts: dict[str, int], now_ms: int) 
         pause_reason=(meta.get("pause_reason") or None) if status == "paused" else None,
         created_at_ms=int(meta.get("created_at") or 0),
         finished_at_ms=finished,
+        metadata=json.loads(meta["metadata"]) if meta.get("metadata") else None,
     )

@@ -20,8 +20,9 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from dispatcher.errors import StateError
+from dispatcher.intake.contract import intake_queue
 from dispatcher.settings import Settings
-from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_POLL, ACTOR_SEND_BATCH, Keys
+from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_INTAKE, ACTOR_POLL, ACTOR_SEND_BATCH, Keys
 
 __all__ = [
     "BrokerEnqueue",
@@ -56,6 +57,7 @@ def make_broker(
     )
     broker.declare_queue(settings.queue_name)
     broker.declare_queue(queue_for(settings.queue_name, ACTOR_POLL))
+    broker.declare_queue(queue_for(settings.queue_name, ACTOR_INTAKE))
     return broker
 
 
@@ -64,8 +66,11 @@ def queue_for(queue_name: str, actor_name: str) -> str:
 
     Polls and controls have a queue of their own, so that they never wait behind a backlog of
     batches (a 20,000-batch campaign enqueues every batch at once): reconciliation and a pause keep
-    pace with the sends instead of starting after the last one.
+    pace with the sends instead of starting after the last one. Intake messages from other
+    services have theirs (a published contract: `dispatcher.intake.contract`).
     """
+    if actor_name == ACTOR_INTAKE:
+        return intake_queue(queue_name)
     return f"{queue_name}-poll" if actor_name in (ACTOR_POLL, ACTOR_CONTROL) else queue_name
 
 

@@ -270,6 +270,54 @@ class Settings(BaseSettings):
         description="Serve /metrics on this port (same host) instead of the API's port.",
     )
 
+    # --- other services: idempotency, intake, events, webhooks to callers ---------------------
+    idempotency_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "How long an idempotency key stays reserved for a submission that stops giving news "
+            "(its process died); a live one extends it while it reads."
+        ),
+    )
+    intake_draft_ttl_s: float = Field(
+        3600.0,
+        gt=0,
+        description=(
+            "A multi-part intake series whose next part does not arrive within this is refused "
+            "and its draft deleted."
+        ),
+    )
+    intake_refusal_ttl_s: float = Field(
+        7 * 24 * 3600.0, gt=0, description="How long a refused intake series can be read back."
+    )
+    event_stream_maxlen: int = Field(
+        20_000,
+        ge=100,
+        description=(
+            "Approximate bound of the event stream, in entries (each holds one state change's "
+            "contacts, up to a batch): consumer groups must keep up within it."
+        ),
+    )
+    callback_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Signs webhook deliveries to callers (Standard Webhooks: `whsec_` + base64). "
+            "Campaigns with a callback_url are refused without it."
+        ),
+    )
+    callback_timeout_s: float = Field(10.0, gt=0, description="Per webhook delivery request.")
+    callback_max_contacts: int = Field(
+        500, ge=1, le=10_000, description="Contacts' results per webhook delivery."
+    )
+    callback_backoff_max_s: float = Field(
+        300.0, gt=0, description="Longest wait between tries of a failing webhook delivery."
+    )
+    callback_max_age_s: float = Field(
+        3 * 24 * 3600.0,
+        gt=0,
+        description="A delivery still refused this long after its first try is dropped (logged).",
+    )
+
     # --- logs -----------------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -298,7 +346,13 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction processor."""
         values = [token.token.get_secret_value() for token in self.api_tokens]
-        for secret in (self.effebot_api_key, self.webhook_secret, self.metrics_token):
+        secrets = (
+            self.effebot_api_key,
+            self.webhook_secret,
+            self.metrics_token,
+            self.callback_secret,
+        )
+        for secret in secrets:
             if secret is not None:
                 values.append(secret.get_secret_value())
         return [value for value in values if value]

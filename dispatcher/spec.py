@@ -15,10 +15,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dispatcher.effebot.requests import CallOptions, TemplateCallOptions
 from dispatcher.errors import SpecError
+from dispatcher.outbound.urls import MAX_URL_CHARS, check_callback_url, check_metadata
 from dispatcher.retry_policy import RetryPolicy
 from dispatcher.windows import CallWindow
 
@@ -74,6 +83,32 @@ class CampaignSpec(BaseModel):
             "they wait at the provider (pause, reschedule and cancel then move or remove them)."
         ),
     )
+
+    metadata: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "The caller's own values (a JSON object, at most 4096 bytes as JSON), returned with "
+            "the campaign's status, events and webhooks."
+        ),
+    )
+    callback_url: str | None = Field(
+        None,
+        max_length=MAX_URL_CHARS,
+        description=(
+            "Where results are POSTed (http or https; signed per Standard Webhooks): batches "
+            "of contacts' final outcomes, status changes, and campaign.finished at the end."
+        ),
+    )
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_callback_url(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else check_metadata(value)
 
     @model_validator(mode="after")
     def _call_or_template(self) -> CampaignSpec:

@@ -143,6 +143,26 @@ def test_strict_submit_with_bad_rows_exits_non_zero_and_enqueues_nothing(
     assert queued(store, settings) == 0
 
 
+def test_submit_with_an_idempotency_key_can_be_run_again_safely(
+    run: Any, tmp_path: Path, store: StateStore, settings: Settings
+) -> None:
+    spec = write(tmp_path, "spec.json", SPEC)
+    contacts = write(tmp_path, "c.csv", "phone\n+1 202 555 0143\n+1 202 555 0144\n")
+    first = run("submit", spec, contacts, "--idempotency-key", "nightly-2026-11-28", "--json")
+    assert first.exit_code == 0, first.output
+    messages = queued(store, settings)
+    again = run("submit", spec, contacts, "--idempotency-key", "nightly-2026-11-28")
+    assert again.exit_code == 0, again.output
+    assert json.loads(first.output)["campaign_id"] in again.output
+    assert "first submission with this idempotency key" in again.output
+    assert queued(store, settings) == messages
+    other = write(tmp_path, "d.csv", "phone\n+1 202 555 0145\n")
+    conflict = run("submit", spec, other, "--idempotency-key", "nightly-2026-11-28")
+    assert conflict.exit_code == 1
+    assert "other contacts" in conflict.output
+    assert "Traceback" not in conflict.output
+
+
 def test_dnc_add_list_remove_and_submit_blocks(run: Any, tmp_path: Path, store: StateStore) -> None:
     assert run("dnc", "add", "+1 202 555 0143").output.strip() == "1 added"
     assert run("dnc", "list").output.split() == ["12025550143"]

@@ -138,7 +138,7 @@ def test_csv_oversized_field_is_rejected_and_reading_goes_on(tmp_path: Path) -> 
         ("\n", "empty file: no header row"),
         ("name,mobile\nAnn,2025550143\n", "no 'phone' column; columns found: 'name', 'mobile'"),
         ("phone,a,a\n", "duplicate columns: a"),
-        ("phone,PHONE\n", "more than one phone or timezone column"),
+        ("phone,PHONE\n", "more than one phone, timezone or ref column"),
         (
             "phone," + ",".join(f"c{i}" for i in range(MAX_DATA_FIELDS + 1)) + "\n",
             f"{MAX_DATA_FIELDS + 1} data columns; at most {MAX_DATA_FIELDS} are kept per contact",

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 
 from dispatcher.queue import queue_for
-from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_POLL, ACTOR_SEND_BATCH
+from dispatcher.store.keys import ACTOR_CONTROL, ACTOR_INTAKE, ACTOR_POLL, ACTOR_SEND_BATCH
 from workers.batches import send_batch
 from workers.context import WorkerContext
 from workers.control import control_campaign
+from workers.intake import intake_campaign
 from workers.outages import through_redis_outages
 from workers.polling import poll_campaign
 
@@ -23,6 +25,7 @@ class Actors:
     send_batch: dramatiq.Actor[..., None]
     poll_campaign: dramatiq.Actor[..., None]
     control_campaign: dramatiq.Actor[..., None]
+    intake_campaign: dramatiq.Actor[..., None]
 
 
 def declare_actors(
@@ -43,6 +46,10 @@ def declare_actors(
             context(), lambda: control_campaign(context(), campaign_id, operation)
         )
 
+    def _intake_campaign(*args: Any, **kwargs: Any) -> None:
+        # Any arguments at all: a malformed message is refused and recorded, not a TypeError.
+        through_redis_outages(context(), lambda: intake_campaign(context(), args, kwargs))
+
     # Failures the actors expect are handled inside them; what escapes is a bug or Redis being
     # away too long, which dramatiq retries with backoff. Retrying is safe: every step re-reads
     # state.
@@ -62,4 +69,5 @@ def declare_actors(
         send_batch=declare(_send_batch, ACTOR_SEND_BATCH),
         poll_campaign=declare(_poll_campaign, ACTOR_POLL),
         control_campaign=declare(_control_campaign, ACTOR_CONTROL),
+        intake_campaign=declare(_intake_campaign, ACTOR_INTAKE),
     )

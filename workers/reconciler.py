@@ -42,6 +42,7 @@ from dispatcher.store import CampaignView, now_ms
 from dispatcher.store.keys import ACTOR_CONTROL
 from workers.context import WorkerContext
 from workers.guards import check_balance
+from workers.intake import expire_stale_drafts
 from workers.polling import end_campaign, ensure_poll
 
 __all__ = ["Reconciler", "SweepReport", "sweep"]
@@ -72,6 +73,7 @@ class SweepReport:
     polls_armed: int = 0
     finished: int = 0
     deactivated: int = 0
+    drafts_expired: int = 0
 
     def acted(self) -> bool:
         return any(v for k, v in vars(self).items() if k != "campaigns")
@@ -80,6 +82,7 @@ class SweepReport:
 def sweep(ctx: WorkerContext) -> SweepReport:
     """One pass over the active campaigns."""
     report = SweepReport()
+    report.drafts_expired = expire_stale_drafts(ctx)  # drafts are not active: looked at apart
     ids = ctx.store.active_campaigns()
     if not ids:
         return report

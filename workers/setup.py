@@ -21,6 +21,7 @@ from dispatcher.settings import Settings
 from dispatcher.store import StateStore
 from dispatcher.store.keys import WORKER_ID_PREFIX
 from workers.actors import Actors, declare_actors
+from workers.callbacks import CallbackDeliveries
 from workers.context import ProcessResources
 from workers.reconciler import Reconciler
 
@@ -37,7 +38,9 @@ class WorkerApp:
 
 def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
     """A broker with the dispatcher's middleware and actors declared on it."""
-    store = StateStore.connect(redis_url, settings.key_prefix)
+    store = StateStore.connect(
+        redis_url, settings.key_prefix, events_maxlen=settings.event_stream_maxlen
+    )
     resources = ProcessResources(settings, store)
     middleware = [
         AgeLimit(),
@@ -49,6 +52,7 @@ def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
         Retries(),
         resources,
         Reconciler(resources.context, settings.watchdog_interval_s),
+        CallbackDeliveries(settings, store),
         *worker_middleware(settings),
     ]
     broker = make_broker(settings, store.client, middleware=middleware)

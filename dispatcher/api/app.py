@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from dispatcher import __version__
-from dispatcher.api import campaigns, dnc, ops, webhooks
+from dispatcher.api import campaigns, dnc, ops, series, webhooks
 from dispatcher.api.bodylimit import BodyLimitMiddleware
 from dispatcher.api.errors import install_error_handlers
 from dispatcher.api.metrics_cache import MetricsCache
@@ -33,11 +33,11 @@ __all__ = ["create_app"]
 log = get_logger(__name__)
 
 DESCRIPTION = """Submit voice-call campaigns to the effebot dispatcher, control them, read their
-results and manage the do-not-call list. Every route under `/campaigns` and `/dnc` needs a bearer
-token (`DISPATCHER_API_TOKENS`) with the scope its operation lists (`read`, `operate` or `admin`,
-each including the ones before it in that list); `/healthz` and `/readyz` need none, `/metrics`
-needs `DISPATCHER_METRICS_TOKEN` when that is set, and the webhook receiver's path token is its
-secret."""
+results and manage the do-not-call list. Every route under `/campaigns`, `/intake` and `/dnc` needs
+a bearer token (`DISPATCHER_API_TOKENS`) with the scope its operation lists (`read`, `operate` or
+`admin`, each including the ones before it in that list); `/healthz` and `/readyz` need none,
+`/metrics` needs `DISPATCHER_METRICS_TOKEN` when that is set, and the webhook receiver's path token
+is its secret."""
 
 
 def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAPI:
@@ -45,7 +45,9 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
     if store is None:
         if settings.redis_url is None:
             raise ConfigurationError("DISPATCHER_REDIS_URL must be set for the HTTP API")
-        store = StateStore.connect(settings.redis_url, settings.key_prefix)
+        store = StateStore.connect(
+            settings.redis_url, settings.key_prefix, events_maxlen=settings.event_stream_maxlen
+        )
     try:
         sources = networks(settings.webhook_allowed_sources)
         proxies = networks(settings.trusted_proxies)
@@ -85,6 +87,7 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestLogMiddleware)  # outermost: sees every answer, the 413s included
     app.include_router(campaigns.router)
+    app.include_router(series.router)
     app.include_router(dnc.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)

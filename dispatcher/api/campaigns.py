@@ -9,12 +9,14 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from dispatcher.access.tokens import Scope
 from dispatcher.api.auth import require_scope
+from dispatcher.api.cursors import decode_cursor, encode_cursor
 from dispatcher.api.errors import ApiError
 from dispatcher.api.intake import read_submission
 from dispatcher.api.models import (
@@ -28,7 +30,10 @@ from dispatcher.api.models import (
 )
 from dispatcher.api.services import Services, services
 from dispatcher.dry_run import dry_run as run_dry
+from dispatcher.errors import InputError
 from dispatcher.export import COLUMNS, csv_cells, row_of
+from dispatcher.intake.idempotency import MAX_KEY_CHARS, Reservation, reserve
+from dispatcher.lifecycle import CampaignStatus
 from dispatcher.producer import submit_campaign
 from dispatcher.progress import compute_progress
 from dispatcher.store import now_ms
@@ -89,6 +94,13 @@ SUBMIT_OPENAPI: dict[str, Any] = {
     responses={
         **_ERRORS,
         200: {"model": DryRunBody, "description": "With `dry_run`: what would happen."},
+        409: {
+            "model": ErrorBody,
+            "description": (
+                "The idempotency key was used for other content (`idempotency_key_reused`), or "
+                "its first submission is still being read (`submission_in_progress`: retry)."
+            ),
+        },
         413: {"model": ErrorBody, "description": "Larger than DISPATCHER_MAX_UPLOAD_BYTES."},
         415: {"model": ErrorBody, "description": "Neither JSON nor multipart."},
         422: {
@@ -113,33 +125,77 @@ async def submit(
     dry_run: bool = Query(
         False, description="Only report what would happen (200): nothing is written or enqueued."
     ),
+    idempotency_key: str | None = Header(
+        None,
+        max_length=MAX_KEY_CHARS,
+        description=(
+            "Makes retrying safe: the same key with the same content answers the original "
+            "report (`replayed`, header `Idempotent-Replayed: true`), never a second campaign."
+        ),
+    ),
 ) -> JSONResponse:
     """Validate, store and enqueue a campaign; nothing is enqueued unless it is accepted."""
     svc = services(request)
-    settings = svc.settings
-    async with read_submission(
-        request, settings.max_upload_bytes, settings.default_region, fmt, svc.json_parser
-    ) as submission:
-        if dry_run:
-            estimate = await run_in_threadpool(
-                functools.partial(run_dry, strict=strict),
-                svc.store,
-                settings,
+    settings, store = svc.settings, svc.store
+    reservation: Reservation | None = None
+    if idempotency_key is not None and not dry_run:
+        # Reserved before the body is read: a retry arriving while this one is still being read
+        # (its client timed out) is told to wait instead of starting a second campaign.
+        lease_ms = int(settings.idempotency_lease_s * 1000)
+        try:
+            reservation = await run_in_threadpool(reserve, store, idempotency_key, lease_ms)
+        except InputError as exc:
+            raise ApiError(422, str(exc), code="invalid_idempotency_key") from None
+        reservation.check_not_in_progress()
+    keep_alive = None
+    if reservation is not None and reservation.ours:
+        held = reservation
+
+        async def keep_alive() -> None:
+            await run_in_threadpool(store.extend_record, held.key, held.campaign_id, lease_ms)
+
+    try:
+        async with read_submission(
+            request,
+            settings.max_upload_bytes,
+            settings.default_region,
+            fmt,
+            svc.json_parser,
+            keep_alive,
+        ) as submission:
+            if submission.spec.callback_url is not None and settings.callback_secret is None:
+                raise ApiError(
+                    422,
+                    "callback_url needs DISPATCHER_CALLBACK_SECRET (deliveries are signed)",
+                    code="callbacks_not_configured",
+                )
+            if dry_run:
+                estimate = await run_in_threadpool(
+                    functools.partial(run_dry, strict=strict),
+                    store,
+                    settings,
+                    submission.spec,
+                    submission.contacts,
+                    preflight=svc.preflight,
+                )
+                return JSONResponse(estimate.as_dict(), status_code=200)
+            report = await run_in_threadpool(
+                submit_campaign,
+                store,
+                svc.enqueue,
                 submission.spec,
                 submission.contacts,
+                strict=strict,
+                pace_per_s=settings.provider_rate_per_s,
                 preflight=svc.preflight,
+                reservation=reservation,
             )
-            return JSONResponse(estimate.as_dict(), status_code=200)
-        report = await run_in_threadpool(
-            submit_campaign,
-            svc.store,
-            svc.enqueue,
-            submission.spec,
-            submission.contacts,
-            strict=strict,
-            pace_per_s=settings.provider_rate_per_s,
-            preflight=svc.preflight,
-        )
+    except ClientDisconnect:
+        raise ApiError(400, "the client went away while sending the body") from None
+    finally:
+        if reservation is not None and reservation.ours:
+            # A no-op once the submission is done; frees the key after anything else.
+            await run_in_threadpool(store.release_record, reservation.key, reservation.campaign_id)
     body = report.as_dict()
     if report.campaign_id is None:
         raise ApiError(
@@ -148,7 +204,8 @@ async def submit(
             code="submission_refused",
             report=body,
         )
-    return JSONResponse(body, status_code=201)
+    headers = {"Idempotent-Replayed": "true"} if report.replayed else None
+    return JSONResponse(body, status_code=201, headers=headers)
 
 
 def _progress(svc: Services, campaign_id: str) -> dict[str, Any]:
@@ -156,19 +213,49 @@ def _progress(svc: Services, campaign_id: str) -> dict[str, Any]:
     return compute_progress(store.meta(campaign_id), store.counts(campaign_id), now_ms()).as_dict()
 
 
+_NEXT_PAGE = {
+    "X-Next-Cursor": {
+        "description": "Pass as `cursor` for the next page; absent on the last page.",
+        "schema": {"type": "string"},
+    },
+    "Link": {"description": 'The next page as `<url>; rel="next"`.', "schema": {"type": "string"}},
+}
+
+
 @router.get(
     "",
     response_model=list[CampaignProgress],
-    responses=_ERRORS,
+    responses={**_ERRORS, 200: {"description": "One page, newest first.", "headers": _NEXT_PAGE}},
     summary="List campaigns",
     dependencies=READ,
 )
 def list_campaigns(
-    request: Request, limit: int = Query(50, ge=1, le=500, description="Newest first.")
+    request: Request,
+    response: Response,
+    limit: int = Query(50, ge=1, le=500, description="At most this many, newest first."),
+    status: Annotated[
+        CampaignStatus | None, Query(description="Only campaigns in this status.")
+    ] = None,
+    cursor: str | None = Query(
+        None, max_length=200, description="Where to continue (`X-Next-Cursor` of a page)."
+    ),
 ) -> list[dict[str, Any]]:
-    """Campaigns, newest first, each with its progress."""
+    """Campaigns, newest first, each with its progress; page on with `X-Next-Cursor`.
+
+    With `status`, a page can hold fewer than `limit` campaigns (at most 5,000 are looked at
+    per page) and still have a next one: only a missing `X-Next-Cursor` means the end.
+    """
     svc = services(request)
-    return [_progress(svc, campaign_id) for campaign_id in svc.store.list_campaigns(limit)]
+    after = None if cursor is None else decode_cursor(cursor)
+    ids, following = svc.store.page_campaigns(
+        limit, after, None if status is None else status.value
+    )
+    if following is not None:
+        token = encode_cursor(following)
+        response.headers["X-Next-Cursor"] = token
+        url = request.url.include_query_params(cursor=token)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return [_progress(svc, campaign_id) for campaign_id in ids]
 
 
 @router.get(

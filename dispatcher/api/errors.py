@@ -22,8 +22,10 @@ from dispatcher.api.models import ErrorBody, FieldError
 from dispatcher.errors import (
     CampaignNotFound,
     DispatcherError,
+    IdempotencyKeyReused,
     InputError,
     StateError,
+    SubmissionInProgress,
     TransitionRefused,
 )
 from dispatcher.logs import get_logger
@@ -101,6 +103,10 @@ def _from_dispatcher_error(exc: DispatcherError) -> ApiError:
         return ApiError(404, str(exc), code="campaign_not_found")
     if isinstance(exc, TransitionRefused):
         return ApiError(409, str(exc), code="transition_refused")
+    if isinstance(exc, IdempotencyKeyReused):
+        return ApiError(409, str(exc), code="idempotency_key_reused")
+    if isinstance(exc, SubmissionInProgress):
+        return ApiError(409, str(exc), code="submission_in_progress", headers={"Retry-After": "1"})
     if isinstance(exc, StateError):
         log.warning("api.state_unavailable", error=str(exc))
         return ApiError(503, "campaign state is unavailable, retry later", code="unavailable")

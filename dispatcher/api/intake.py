@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,16 +48,26 @@ class Submission:
     contacts: Iterator[Contact | Rejection]
 
 
-def _limited(receive: Receive, limit_bytes: int) -> Receive:
+#: While a body is read, `keep_alive` is awaited at most this often.
+KEEP_ALIVE_EVERY_S = 5.0
+
+
+def _limited(
+    receive: Receive, limit_bytes: int, keep_alive: Callable[[], Awaitable[None]] | None
+) -> Receive:
     seen = 0
+    last = time.monotonic()
 
     async def receive_limited() -> Message:
-        nonlocal seen
+        nonlocal seen, last
         message = await receive()
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit_bytes:
                 raise BodyTooLarge
+            if keep_alive is not None and time.monotonic() - last > KEEP_ALIVE_EVERY_S:
+                last = time.monotonic()
+                await keep_alive()
         return message
 
     return receive_limited
@@ -88,15 +99,18 @@ async def read_submission(
     default_region: str,
     fmt: ContactsFormat | None,
     parser: JsonParser | None = None,
+    keep_alive: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Submission]:
     """The submission in the request, with any uploaded file open until the block ends.
 
-    A JSON body is parsed by `parser` (off the event loop when it is big).
+    A JSON body is parsed by `parser` (off the event loop when it is big). `keep_alive` is awaited
+    every few seconds while a long body is read (it extends the lease of the idempotency key
+    reserved for it).
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
         raise _too_large(limit_bytes)
-    limited = Request(request.scope, _limited(request.receive, limit_bytes))
+    limited = Request(request.scope, _limited(request.receive, limit_bytes, keep_alive))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if content_type == "application/json":

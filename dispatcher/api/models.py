@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -17,6 +17,7 @@ __all__ = [
     "DryRunBody",
     "ErrorBody",
     "FieldError",
+    "IntakeRecordBody",
     "PauseRequest",
     "RescheduleRequest",
     "SubmitJson",
@@ -75,6 +76,9 @@ class SubmitReportBody(BaseModel):
     rejected_rows: list[RejectedRow] = Field(description="The first 100 rejected rows.")
     batches: int
     refused_because: str | None
+    replayed: bool = Field(
+        False, description="The original report of an idempotency key used before."
+    )
 
 
 class DryRunBody(BaseModel):
@@ -115,6 +119,22 @@ class CampaignProgress(BaseModel):
     pause_reason: str | None
     created_at_ms: int
     finished_at_ms: int | None
+    metadata: dict[str, Any] | None = Field(None, description="The caller's, as submitted.")
+
+
+class IntakeRecordBody(BaseModel):
+    """What became of an intake message series (`external_id`): a draft while parts are still
+    coming, `submitted` (with its campaign and report) or `refused` (why, and which fields)."""
+
+    external_id: str
+    state: Literal["draft", "submitted", "refused"]
+    campaign_id: str | None
+    parts: int
+    received_parts: int
+    reason: str | None
+    errors: list[FieldError]
+    report: SubmitReportBody | None
+    updated_at_ms: int | None
 
 
 class PauseRequest(BaseModel):

@@ -7,7 +7,9 @@ Regenerate the committed copy after changing a route or a model (a test fails un
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,4 +43,7 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    print(render(), end="")
+    # Whatever building the app logs goes to stderr: stdout is the document.
+    with contextlib.redirect_stdout(sys.stderr):
+        text = render()
+    print(text, end="")

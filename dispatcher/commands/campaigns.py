@@ -48,6 +48,10 @@ _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     is_flag=True,
     help="Validate and report what would be dialled, the batches and estimates; change nothing.",
 )
+@click.option(
+    "--idempotency-key",
+    help="Makes re-running safe: the same key and content print the first run's report.",
+)
 @json_option("Print the report as JSON")
 @click.pass_context
 def submit(
@@ -61,6 +65,7 @@ def submit(
     fmt: str | None,
     strict: bool,
     dry_run: bool,
+    idempotency_key: str | None,
     as_json: bool,
 ) -> None:
     """Submit a campaign: SPEC_FILE (.json/.toml) and CONTACTS_FILE (.csv/.jsonl).
@@ -96,14 +101,20 @@ def submit(
         if estimate["would_be_refused_because"] is not None:
             ctx.exit(1)
         return
-    report = _submit(settings, store, spec, contacts, strict, preflight)
+    report = _submit(settings, store, spec, contacts, strict, preflight, idempotency_key)
     _print_report(report.as_dict(), as_json)
     if report.campaign_id is None:
         ctx.exit(1)
 
 
 def _submit(
-    settings: Settings, store: Any, spec: Any, contacts: Any, strict: bool, preflight: Any
+    settings: Settings,
+    store: Any,
+    spec: Any,
+    contacts: Any,
+    strict: bool,
+    preflight: Any,
+    idempotency_key: str | None,
 ) -> Any:
     from dispatcher.producer import submit_campaign
     from dispatcher.queue import make_enqueue
@@ -117,6 +128,8 @@ def _submit(
         strict=strict,
         pace_per_s=settings.provider_rate_per_s,
         preflight=preflight,
+        idempotency_key=idempotency_key,
+        lease_ms=int(settings.idempotency_lease_s * 1000),
     )
 
 
@@ -127,7 +140,10 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
     if report["campaign_id"] is None:
         click.echo(f"refused: {report['refused_because']}", err=True)
     else:
-        click.echo(f"campaign {report['campaign_id']} {report['status']}")
+        again = (
+            " (the first submission with this idempotency key)" if report.get("replayed") else ""
+        )
+        click.echo(f"campaign {report['campaign_id']} {report['status']}{again}")
     click.echo(
         f"accepted {report['accepted']}, duplicates {report['duplicates']}, "
         f"blocked {report['blocked']}, rejected {report['rejected']}, batches {report['batches']}"

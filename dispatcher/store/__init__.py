@@ -10,6 +10,8 @@ object callers hold; each concern lives in its own module and class:
 * `batches`: claim → sent / released / finished;
 * `polling`: the poll schedule, reconciliation, retries;
 * `upkeep`: what the reconciler reads and writes (overdue batches, leases, provider actions owed);
+* `submissions`: idempotency keys and intake series;
+* `events`: the event stream's readers and the webhook deliveries waiting to be sent;
 * `shared`: the do-not-call list, deployment-wide values, locks, events.
 """
 
@@ -20,12 +22,14 @@ from redis.commands.core import Script
 
 from dispatcher.store.base import now_ms, text, translate
 from dispatcher.store.batches import BatchStore, Claim, Sent
-from dispatcher.store.campaigns import CampaignStore
+from dispatcher.store.campaigns import CampaignStore, SubmissionGuard
 from dispatcher.store.contacts import ContactRecord, ContactStore
+from dispatcher.store.events import EventStore, StreamEntry
 from dispatcher.store.keys import CampaignKeys, Keys
 from dispatcher.store.polling import CallView, PollStore, ReconcileResult
-from dispatcher.store.scripts import TERMINAL_STATES
+from dispatcher.store.scripts import EVENTS_MAXLEN, TERMINAL_STATES
 from dispatcher.store.shared import SharedState
+from dispatcher.store.submissions import PartResult, SubmissionStore
 from dispatcher.store.upkeep import CampaignView, Owed, UpkeepStore
 
 __all__ = [
@@ -37,25 +41,40 @@ __all__ = [
     "ContactRecord",
     "Keys",
     "Owed",
+    "PartResult",
     "ReconcileResult",
     "Sent",
     "StateStore",
+    "StreamEntry",
+    "SubmissionGuard",
     "now_ms",
     "text",
     "translate",
 ]
 
 
-class StateStore(CampaignStore, ContactStore, BatchStore, PollStore, UpkeepStore, SharedState):
+class StateStore(
+    CampaignStore,
+    ContactStore,
+    BatchStore,
+    PollStore,
+    UpkeepStore,
+    SubmissionStore,
+    EventStore,
+    SharedState,
+):
     """Campaign state in Redis under one key prefix."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, *, events_maxlen: int = EVENTS_MAXLEN
+    ) -> None:
         self.client = client
         self.keys = Keys(prefix)
+        self.events_maxlen = events_maxlen
         self._scripts: dict[str, Script] = {}
 
     @classmethod
-    def connect(cls, url: str, prefix: str) -> StateStore:
+    def connect(cls, url: str, prefix: str, *, events_maxlen: int = EVENTS_MAXLEN) -> StateStore:
         """A store on a new connection pool to `url`."""
         client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
-        return cls(client, prefix)
+        return cls(client, prefix, events_maxlen=events_maxlen)

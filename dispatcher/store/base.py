@@ -50,6 +50,7 @@ class StoreBase:
     client: redis.Redis
     keys: Keys
     _scripts: dict[str, Script]
+    events_maxlen: int = scripts.EVENTS_MAXLEN
 
     def campaign_keys(self, campaign_id: str) -> CampaignKeys:
         return self.keys.campaign(campaign_id)
@@ -58,5 +59,6 @@ class StoreBase:
         """Script `name` registered on this client (EVALSHA; loaded on first use)."""
         found = self._scripts.get(name)
         if found is None:
-            found = self._scripts[name] = self.client.register_script(scripts.load(name))
+            source = scripts.load(name, self.events_maxlen)
+            found = self._scripts[name] = self.client.register_script(source)
         return found

@@ -121,6 +121,7 @@ class BatchStore(StoreBase):
             ck.retry,
             ck.batch_due,
             ck.leases,
+            self.keys.events,
         ]
         args: list[Any] = [now, lease_ms, token, batch_no, daily_cap, tomorrow_ms]
         out = [text(v) for v in self._script("claim_batch")(keys=keys, args=args)]
@@ -186,7 +187,15 @@ class BatchStore(StoreBase):
         (not this claim's to give back).
         """
         ck = self.campaign_keys(campaign_id)
-        keys = [ck.meta, ck.counts, ck.contacts, ck.batch(batch_no), ck.batch_due, ck.leases]
+        keys = [
+            ck.meta,
+            ck.counts,
+            ck.contacts,
+            ck.batch(batch_no),
+            ck.batch_due,
+            ck.leases,
+            self.keys.events,
+        ]
         args: list[Any] = [token, now_ms(), batch_no, deadline_ms, *phones]
         code = int(self._script("release_batch")(keys=keys, args=args))
         return {1: "pending", 2: "cancelled"}.get(code, "")
@@ -241,6 +250,7 @@ class BatchStore(StoreBase):
             ck.batch_phones(batch_no),
             ck.batch_due,
             ck.leases,
+            self.keys.events,
         ]
         args: list[Any] = [
             state,

@@ -33,17 +33,21 @@ class ContactStore(StoreBase):
 
     @translate
     def add_contacts(
-        self, campaign_id: str, batch_size: int, items: Sequence[tuple[str, str, str]]
+        self,
+        campaign_id: str,
+        batch_size: int,
+        items: Sequence[tuple[str, str, str] | tuple[str, str, str, str]],
     ) -> list[int]:
-        """Add (phone, data JSON or '', window group or '') triples.
+        """Add (phone, data JSON or '', window group or '' [, the caller's ref or '']) tuples.
 
-        Per triple: 0 duplicate, 1 accepted (pending, in a batch of its group), 2 blocked.
+        Per tuple: 0 duplicate, 1 accepted (pending, in a batch of its group), 2 blocked.
         """
         ck = self.campaign_keys(campaign_id)
-        # JSON escapes control characters, so a data value can hold no raw tab or newline.
-        payload = "\n".join(f"{phone}\t{data}\t{group}" for phone, data, group in items)
+        # JSON escapes control characters, so a data value can hold no raw tab or newline; a ref
+        # with control characters is rejected when it is read (`dispatcher.contacts`).
+        payload = "\n".join("\t".join(item) for item in items)
         argv: list[Any] = [ck.base, batch_size, payload]
-        keys = [ck.meta, ck.contacts, ck.data, ck.counts, self.keys.dnc]
+        keys = [ck.meta, ck.contacts, ck.data, ck.counts, self.keys.dnc, self.keys.events]
         return [int(code) for code in text(self._script("add_contacts")(keys=keys, args=argv))]
 
     @translate

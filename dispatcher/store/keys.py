@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "ACTOR_CONTROL",
+    "ACTOR_INTAKE",
     "ACTOR_POLL",
     "ACTOR_SEND_BATCH",
+    "CALLBACKS_GROUP",
     "WORKER_ID_PREFIX",
     "CampaignKeys",
     "Keys",
@@ -26,6 +28,10 @@ ACTOR_CONTROL = "control_campaign"
 #: Worker processes name their dramatiq broker this + a uuid: its heartbeats tell workers from
 #: producers (every broker that enqueues heartbeats too).
 WORKER_ID_PREFIX = "worker-"
+#: The intake actor other services send campaigns to (a published contract: see README).
+ACTOR_INTAKE = "intake_campaign"
+#: The consumer group the webhook deliverer reads the event stream with.
+CALLBACKS_GROUP = "dispatcher-callbacks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +108,11 @@ class CampaignKeys:
         """List: recent notable events (pause reasons, faults), newest first, capped."""
         return f"{self.base}:events"
 
+    @property
+    def callbacks(self) -> str:
+        """List: the campaign's webhook deliveries (JSON), oldest first; the head is sent next."""
+        return f"{self.base}:cb"
+
     def batch(self, batch_no: int) -> str:
         """Hash: status, api call id, attempts, lease of one batch."""
         return f"{self.base}:b:{batch_no}"
@@ -136,6 +147,32 @@ class Keys:
     def reconciler_lease(self) -> str:
         """String: held by the worker process whose reconciler sweeps now (one at a time)."""
         return f"{self.prefix}:reconciler"
+
+    @property
+    def events(self) -> str:
+        """Stream: campaign status changes and contacts' final outcomes, bounded (`MAXLEN ~`).
+
+        Deployment-wide, like the DNC set: the scripts that end contacts get it in KEYS.
+        """
+        return f"{self.prefix}:events"
+
+    @property
+    def drafts(self) -> str:
+        """Sorted set: drafts (being submitted) by the time (ms) they expire if left unfinished."""
+        return f"{self.prefix}:drafts"
+
+    def idempotency(self, key_digest: str) -> str:
+        """Hash: one `Idempotency-Key` (by digest): its campaign, state, fingerprints, report."""
+        return f"{self.prefix}:idem:{key_digest}"
+
+    def intake(self, external_id: str) -> str:
+        """Hash: one intake message series (by the caller's `external_id`): parts, state, report."""
+        return f"{self.prefix}:intake:{external_id}"
+
+    @property
+    def callbacks_due(self) -> str:
+        """Sorted set: campaigns with webhook deliveries waiting, by when the next is due (ms)."""
+        return f"{self.prefix}:cb:due"
 
     def dial_counts(self, day: str) -> str:
         """Hash: phone -> dials started on this UTC day (YYYYMMDD), all campaigns together."""

@@ -84,6 +84,7 @@ class PollStore(StoreBase):
         """
         ck = self.campaign_keys(campaign_id)
         keys = [ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry, ck.calls, self.keys.dnc]
+        keys.append(self.keys.events)
         now = now_ms()
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
@@ -159,7 +160,8 @@ class PollStore(StoreBase):
         """End every contact still waiting for a retry in `state` (cancel)."""
         ck = self.campaign_keys(campaign_id)
         moved, _ = self._script("close_retries")(
-            keys=[ck.meta, ck.counts, ck.contacts, ck.retry], args=[state, reason, now_ms()]
+            keys=[ck.meta, ck.counts, ck.contacts, ck.retry, self.keys.events],
+            args=[state, reason, now_ms()],
         )
         return int(moved)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-__all__ = ["TERMINAL_STATES", "load"]
+__all__ = ["EVENTS_MAXLEN", "TERMINAL_STATES", "load"]
 
 TERMINAL_STATES = (
     "completed",
@@ -34,11 +34,19 @@ def _read(name: str) -> str:
     return resources.files("dispatcher.store").joinpath(f"lua/{name}.lua").read_text("utf-8")
 
 
+#: The event stream's default approximate length (entries; each holds one script's outcomes).
+EVENTS_MAXLEN = 20_000
+
+
 @functools.cache
-def load(name: str) -> str:
-    """The source of script `name` (`lua/<name>.lua`), with the prelude when it asks for it."""
+def load(name: str, events_maxlen: int = EVENTS_MAXLEN) -> str:
+    """The source of script `name` (`lua/<name>.lua`), with the prelude when it asks for it.
+
+    `events_maxlen` bounds the event stream (`XADD ... MAXLEN ~`) in the scripts that publish.
+    """
     body = _read(name)
     if _USES_PRELUDE not in body.splitlines():
         return body
     terminal = ", ".join(f"'{state}'" for state in TERMINAL_STATES)
-    return _read("prelude").replace("__TERMINAL__", terminal) + "\n" + body
+    prelude = _read("prelude").replace("__TERMINAL__", terminal)
+    return prelude.replace("__EVENTS_MAXLEN__", str(int(events_maxlen))) + "\n" + body

@@ -69,6 +69,10 @@ class SharedState(StoreBase):
     def try_global_lock(self, name: str, ttl_ms: int) -> bool:
         return bool(self.client.set(f"{self.keys.prefix}:lock:{name}", "1", nx=True, px=ttl_ms))
 
+    @translate
+    def release_global_lock(self, name: str) -> None:
+        self.client.delete(f"{self.keys.prefix}:lock:{name}")
+
     # --- do-not-call ----------------------------------------------------------------------------
 
     @translate

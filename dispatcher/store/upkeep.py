@@ -203,7 +203,8 @@ class UpkeepStore(StoreBase):
     def finish_if_done(self, campaign_id: str) -> bool:
         """Finish the campaign if every contact is terminal; True if it just finished."""
         ck = self.campaign_keys(campaign_id)
-        return bool(self._script("finish_if_done")(keys=[ck.meta, ck.counts], args=[now_ms()]))
+        keys = [ck.meta, ck.counts, self.keys.events]
+        return bool(self._script("finish_if_done")(keys=keys, args=[now_ms()]))
 
     @translate
     def take_reconciler_lease(self, owner: str, ttl_ms: int) -> bool:

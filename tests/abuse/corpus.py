@@ -38,5 +38,6 @@ def snapshot(client: redis.Redis, prefix: str) -> dict[bytes, Any]:
         b"list": lambda key: client.lrange(key, 0, -1),
         b"set": client.smembers,
         b"string": client.get,
+        b"stream": lambda key: client.xrange(key),  # the event stream
     }
     return {key: readers[client.type(key)](key) for key in keys_under(client, prefix)}

@@ -35,6 +35,7 @@ ACCESS: dict[tuple[str, str], Scope | str] = {
     ("POST", "/campaigns/{campaign_id}/cancel"): Scope.OPERATE,
     ("POST", "/campaigns/{campaign_id}/reschedule"): Scope.OPERATE,
     ("GET", "/campaigns/{campaign_id}/results"): Scope.READ,
+    ("GET", "/intake/{external_id}"): Scope.READ,
     ("GET", "/dnc"): Scope.READ,
     ("POST", "/dnc"): Scope.OPERATE,
     ("DELETE", "/dnc"): Scope.ADMIN,
@@ -48,7 +49,11 @@ ACCESS: dict[tuple[str, str], Scope | str] = {
     ("GET", "/redoc"): OPEN,
 }
 SCOPED = sorted((m, p, s) for (m, p), s in ACCESS.items() if isinstance(s, Scope))
-_EXAMPLE = {"campaign_id": "0123456789abcdef", "token": "0123456789abcdef.nope"}
+_EXAMPLE = {
+    "campaign_id": "0123456789abcdef",
+    "token": "0123456789abcdef.nope",
+    "external_id": "order-1",
+}
 
 
 def routes_of(app: Any) -> set[tuple[str, str]]:

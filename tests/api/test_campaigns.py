@@ -142,7 +142,9 @@ def test_an_unknown_campaign_is_404(client: httpx.Client) -> None:
 
 def test_results_stream_every_contact_as_csv_or_json_lines(client: httpx.Client) -> None:
     numbers = phones(1200)
-    campaign_id = submit_json(client, [{"phone": p, "ref": str(i)} for i, p in enumerate(numbers)])
+    campaign_id = submit_json(
+        client, [{"phone": p, "ref": str(i), "name": f"n{i}"} for i, p in enumerate(numbers)]
+    )
     cid = campaign_id.json()["campaign_id"]
     as_csv = client.get(f"/campaigns/{cid}/results")
     assert as_csv.status_code == 200
@@ -150,10 +152,13 @@ def test_results_stream_every_contact_as_csv_or_json_lines(client: httpx.Client)
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert sorted(r["phone"] for r in rows) == sorted(numbers)
     assert {r["state"] for r in rows} == {"pending"}
+    assert {r["ref"] for r in rows} == {str(i) for i in range(1200)}
     as_jsonl = client.get(f"/campaigns/{cid}/results", params={"format": "jsonl"})
     lines = [json.loads(line) for line in as_jsonl.text.splitlines()]
     assert len(lines) == 1200
-    assert {line["data"]["ref"] for line in lines} == {str(i) for i in range(1200)}
+    # The caller's `ref` is a column of its own; other fields stay in `data`.
+    assert {line["ref"] for line in lines} == {str(i) for i in range(1200)}
+    assert {line["data"]["name"] for line in lines} == {f"n{i}" for i in range(1200)}
 
 
 def test_the_request_id_is_honoured_and_returned(client: httpx.Client) -> None:

@@ -29,6 +29,7 @@ def test_the_app_serves_its_openapi_document(client: httpx.Client) -> None:
         "/campaigns/{campaign_id}/cancel",
         "/campaigns/{campaign_id}/reschedule",
         "/campaigns/{campaign_id}/results",
+        "/intake/{external_id}",
         "/dnc",
         "/webhooks/effebot/{token}",
         "/healthz",

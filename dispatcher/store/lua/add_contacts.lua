@@ -1,13 +1,17 @@
--- KEYS: meta, contacts, data, counts, dnc
+-- KEYS: meta, contacts, data, counts, dnc, event stream
 -- ARGV: batch key base, batch size, and the contacts as one string of lines
---       "<phone>\t<data JSON or ''>\t<window group or ''>" (one argument instead of three per
---       contact: packing thousands of arguments was most of the client's time)
+--       "<phone>\t<data JSON or ''>\t<window group or ''>[\t<caller's ref>]" (one argument
+--       instead of several per contact: packing thousands of arguments was most of the client's
+--       time)
 -- Returns the codes as one string, one character per line: 0 duplicate, 1 accepted (pending),
 -- 2 blocked by the DNC list.
 -- Contacts are batched per window group (the time zone their call window is read in): each group
 -- fills its own current batch; batch numbers are shared by the whole campaign. Writes are
 -- gathered and done once per chunk (one HSET of all records, one RPUSH per batch), and the
--- do-not-call set is only looked at when it is not empty.
+-- do-not-call set is only looked at when it is not empty. Blocked contacts are terminal at once:
+-- their outcomes are published (a draft that is then refused publishes a `discarded` status, so
+-- readers know to drop them).
+-- uses: prelude
 local meta, contacts, data, counts, dnc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local base, size = ARGV[1], tonumber(ARGV[2])
 local check_dnc = redis.call('SCARD', dnc) > 0
@@ -21,12 +25,22 @@ for line in string.gmatch(ARGV[3], '[^\n]+') do
   local t2 = string.find(line, '\t', t1 + 1, true)
   local phone = string.sub(line, 1, t1 - 1)
   local extra = string.sub(line, t1 + 1, t2 - 1)
-  local group = string.sub(line, t2 + 1)
+  local t3 = string.find(line, '\t', t2 + 1, true)
+  local group, ref = string.sub(line, t2 + 1), ''
+  if t3 then
+    group = string.sub(line, t2 + 1, t3 - 1)
+    ref = string.sub(line, t3 + 1)
+  end
+  local x = ''
+  if ref ~= '' then x = ',"x":' .. cjson.encode(ref) end
   local code
   if seen[phone] or redis.call('HEXISTS', contacts, phone) == 1 then
     code = '0'
   elseif check_dnc and redis.call('SISMEMBER', dnc, phone) == 1 then
-    recs[#recs + 1] = phone; recs[#recs + 1] = '{"s":"blocked","r":"do-not-call list"}'
+    recs[#recs + 1] = phone; recs[#recs + 1] = '{"s":"blocked","r":"do-not-call list"' .. x .. '}'
+    local o = {s = 'blocked', r = 'do-not-call list'}
+    if ref ~= '' then o.x = ref end
+    outcome(phone, o)
     blocked = blocked + 1
     code = '2'
   else
@@ -46,7 +60,7 @@ for line in string.gmatch(ARGV[3], '[^\n]+') do
     g.push[#g.push + 1] = phone
     local z = ''
     if group ~= '' then z = ',"z":' .. cjson.encode(group) end
-    recs[#recs + 1] = phone; recs[#recs + 1] = '{"s":"pending","b":' .. g.bn .. z .. '}'
+    recs[#recs + 1] = phone; recs[#recs + 1] = '{"s":"pending","b":' .. g.bn .. z .. x .. '}'
     added = added + 1
     code = '1'
   end
@@ -62,4 +76,9 @@ if #recs > 0 then redis.call('HSET', contacts, unpack(recs)) end
 if #datas > 0 then redis.call('HSET', data, unpack(datas)) end
 if added > 0 then redis.call('HINCRBY', counts, 'pending', added) end
 if blocked > 0 then redis.call('HINCRBY', counts, 'blocked', blocked) end
+if #OUTCOMES > 0 then
+  -- Marks the draft as having published: if it is then refused, its discarding is published too.
+  redis.call('HSET', meta, 'published', 1)
+  publish_outcomes(KEYS[6], meta)
+end
 return table.concat(out)

@@ -1,5 +1,5 @@
 -- End every contact still waiting for a retry in one state (a cancelled campaign).
--- KEYS: meta, counts, contacts, retry
+-- KEYS: meta, counts, contacts, retry, event stream
 -- ARGV: state, reason, now_ms
 -- uses: prelude
 local meta, counts, contacts, retry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -13,9 +13,10 @@ for _, phone in ipairs(redis.call('ZRANGE', retry, 0, -1)) do
       rec.s = ARGV[1]
       rec.r = ARGV[2]
       redis.call('HSET', contacts, phone, cjson.encode(rec))
+      outcome(phone, rec)
       moved = moved + 1
     end
   end
 end
 redis.call('DEL', retry)
-return {moved, maybe_finish(meta, counts, tonumber(ARGV[3]))}
+return {moved, maybe_finish(meta, counts, tonumber(ARGV[3]), KEYS[5])}

@@ -1,5 +1,5 @@
 -- Apply the provider's view of one api call to its contacts; idempotent.
--- KEYS: meta, counts, contacts, poll, retry, calls, the do-not-call set
+-- KEYS: meta, counts, contacts, poll, retry, calls, the do-not-call set, event stream
 -- ARGV: api call id, now_ms, next due ms (or '' when the provider says every call is final),
 --       retry policy JSON or '', '1' when this answer is authoritative for the whole api call
 --       (a `get`: a contact it leaves out was not called as far as the provider will say),
@@ -11,7 +11,7 @@
 --          numbers added to the do-not-call set, `toBlock`s over the limit (the call stays polled)}
 -- uses: prelude
 local meta, counts, contacts, poll, retry, calls = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local dnc = KEYS[7]
+local dnc, stream = KEYS[7], KEYS[8]
 local call_id, now, due = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 -- {outcome = {max attempts, interval ms}} for the outcomes the campaign redials
 local policy = ARGV[4] ~= '' and cjson.decode(ARGV[4]) or {}
@@ -72,6 +72,7 @@ for i = 9, #ARGV, 3 do
         move(counts, rec.s, state)
         rec.s = state
         changed = changed + 1
+        outcome(phone, rec)
       end
       redis.call('HSET', contacts, phone, cjson.encode(rec))
     elseif rec.c == call_id and rec.s == 'unknown' and rec.late then
@@ -84,6 +85,7 @@ for i = 9, #ARGV, 3 do
         rec.late = nil
         rec.r = nil
         changed = changed + 1
+        outcome(phone, rec)
       end
       redis.call('HSET', contacts, phone, cjson.encode(rec))
     end
@@ -110,6 +112,7 @@ elseif due == '' then
               rec.s = 'unknown'
               rec.r = 'the provider reported api call ' .. call_id .. ' final without this number'
               redis.call('HSET', contacts, phone, cjson.encode(rec))
+              outcome(phone, rec)
               changed = changed + 1
             end
           end
@@ -127,4 +130,4 @@ else
   redis.call('ZADD', poll, 'XX', tonumber(due), call_id)
   redis.call('HDEL', calls, 'm:' .. call_id)
 end
-return {changed, maybe_finish(meta, counts, now), strangers, left_out, blocked, over_cap}
+return {changed, maybe_finish(meta, counts, now, stream), strangers, left_out, blocked, over_cap}

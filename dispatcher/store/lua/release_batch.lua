@@ -1,12 +1,12 @@
 -- Give a claimed batch back (the request provably did not take effect).
--- KEYS: meta, counts, contacts, batch, pending-batch deadlines, leases
+-- KEYS: meta, counts, contacts, batch, pending-batch deadlines, leases, event stream
 -- ARGV: token, now_ms, batch number, deadline ms for the message that will pick it up again,
 --       then the phones
 -- Returns 0 (not this claim's to give back), 1 (pending again) or 2 (the campaign was cancelled
 -- meanwhile: the contacts end `cancelled` instead, so nothing is left waiting for a message).
 -- uses: prelude
 local meta, counts, contacts, batch = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local due_set, leases = KEYS[5], KEYS[6]
+local due_set, leases, stream = KEYS[5], KEYS[6], KEYS[7]
 local token, now, bn, deadline = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 if redis.call('HGET', batch, 'token') ~= token then return 0 end
 local cancelled = redis.call('HGET', meta, 'status') == 'cancelled'
@@ -31,6 +31,7 @@ for i = 5, #ARGV do
         move(counts, 'sending', 'cancelled')
         rec.s = 'cancelled'
         rec.r = 'campaign cancelled'
+        outcome(ARGV[i], rec)
       else
         move(counts, 'sending', 'pending')
         rec.s = 'pending'
@@ -40,7 +41,7 @@ for i = 5, #ARGV do
   end
 end
 if cancelled then
-  maybe_finish(meta, counts, now)
+  maybe_finish(meta, counts, now, stream)
   return 2
 end
 return 1

@@ -1,0 +1,1 @@
+"""Ways in for other services: idempotent submission and the dramatiq intake contract."""

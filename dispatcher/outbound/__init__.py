@@ -1,0 +1,1 @@
+"""Results pushed back to the caller: signed webhook deliveries built from the event stream."""
