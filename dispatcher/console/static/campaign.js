@@ -7,14 +7,16 @@ import { badge, confirmDialog, fill, fmt, h, progressBar, toast } from "./dom.js
 import { activityChart, outcomeChart, OUTCOME_COLOURS } from "./charts.js";
 
 const REFRESH_MS = 2500;
-const WINDOWS = [[60, "last hour"], [180, "last 3 hours"], [720, "last 12 hours"], [1440, "last day"]];
+const WINDOWS = [[0, "since it started"], [60, "last hour"], [180, "last 3 hours"],
+  [720, "last 12 hours"], [1440, "last day"]];
+const KEPT_MINUTES = 1440;
 const STATES = ["pending", "sending", "sent", ...Object.keys(OUTCOME_COLOURS)];
 const FINAL = ["finished", "cancelled"];
 const ERROR_KINDS = ["rejected", "ambiguous", "lease_expired", "recording_refused"];
 
 export function campaignView(el, ctx, campaignId) {
   const path = `/campaigns/${encodeURIComponent(campaignId)}`;
-  let windowMinutes = 60;
+  let windowMinutes = 0; // 0: from the campaign's creation (at least 5 minutes, at most a day)
   let shownStatus = null;
   let stopped = false;
 
@@ -32,7 +34,7 @@ export function campaignView(el, ctx, campaignId) {
   const events = h("ol", { id: "events", class: "events" });
   const problem = h("div", { id: "load-status" });
   const windowSelect = h("select", { id: "activity-window", "aria-label": "Window" },
-    WINDOWS.map(([m, label]) => h("option", { value: String(m), selected: m === 60 }, label)));
+    WINDOWS.map(([m, label]) => h("option", { value: String(m), selected: m === 0 }, label)));
   windowSelect.addEventListener("change", () => {
     windowMinutes = Number(windowSelect.value);
     refresh();
@@ -60,9 +62,9 @@ export function campaignView(el, ctx, campaignId) {
 
   async function refresh() {
     try {
-      const [progress, series, recent] = await Promise.all([
-        api("GET", path),
-        api("GET", `${path}/activity`, { query: { minutes: windowMinutes } }),
+      const progress = await api("GET", path);
+      const [series, recent] = await Promise.all([
+        api("GET", `${path}/activity`, { query: { minutes: minutesFor(progress.data) } }),
         api("GET", `${path}/events`, { query: { limit: 20 } }),
       ]);
       if (stopped) return;
@@ -71,6 +73,13 @@ export function campaignView(el, ctx, campaignId) {
     } catch (error) {
       if (!stopped) fill(problem, errorBox(error));
     }
+  }
+
+  function minutesFor(c) {
+    if (windowMinutes) return windowMinutes;
+    const end = c.finished_at_ms || Date.now();
+    const since = Math.ceil((end - c.created_at_ms) / 60000) + 1;
+    return Math.min(KEPT_MINUTES, Math.max(5, since));
   }
 
   function render(c, series, recent) {
@@ -91,7 +100,7 @@ export function campaignView(el, ctx, campaignId) {
       h("dl", {},
         h("dt", {}, "open"), h("dd", { id: "open" }, fmt.number(c.open)),
         h("dt", {}, "rate"), h("dd", { id: "rate" }, c.rate_per_s ? `${c.rate_per_s} contacts/s` : "–"),
-        h("dt", {}, "time left"), h("dd", { id: "eta" }, FINAL.includes(c.status) ? "–" : fmt.duration(c.eta_s))));
+        h("dt", {}, "time left"), h("dd", { id: "eta" }, c.status === "running" ? fmt.duration(c.eta_s) : "–")));
     fill(counts, STATES.filter((s) => c.counts[s]).map((s) => h("tr", { dataset: { state: s } },
       h("td", {}, s), h("td", { class: "n" }, fmt.number(c.counts[s])))),
     h("tr", { class: "total" }, h("td", {}, "total"), h("td", { class: "n", id: "total" }, fmt.number(c.total))));
@@ -102,16 +111,22 @@ export function campaignView(el, ctx, campaignId) {
   }
 
   function renderPace(c, series) {
+    // The recent pace: dials in the last five minutes (this one included, so far) over the time
+    // they cover, which is shorter for a campaign younger than that.
     const currentMinute = Math.floor(series.until_ms / 60000) * 60000;
-    const full = series.minutes.filter((m) => m.minute_ms < currentMinute && m.minute_ms >= currentMinute - 5 * 60000);
-    const recentDials = full.reduce((sum, m) => sum + m.dials, 0) / 5;
+    const from = Math.max(series.until_ms - 5 * 60000, c.created_at_ms);
+    const recent = series.minutes.filter((m) => m.minute_ms >= Math.floor(from / 60000) * 60000);
+    const spanMinutes = Math.max((series.until_ms - from) / 60000, 1 / 6);
+    const recentDials = recent.reduce((sum, m) => sum + m.dials, 0) / spanMinutes;
     const thisMinute = series.minutes.find((m) => m.minute_ms === currentMinute);
     const p = series.pace;
     const providerCeiling = p.provider_rate_per_s * p.batch_size * 60;
     fill(pace,
       h("dl", {},
-        h("dt", {}, "dials this minute"), h("dd", { id: "pace-this-minute" }, fmt.number(thisMinute ? thisMinute.dials : 0)),
-        h("dt", {}, "dials per minute, last 5 minutes"), h("dd", { id: "pace-recent" }, fmt.number(Math.round(recentDials * 10) / 10)),
+        h("dt", {}, FINAL.includes(c.status) ? "dials in its last minute" : "dials this minute"),
+        h("dd", { id: "pace-this-minute" }, fmt.number(thisMinute ? thisMinute.dials : 0)),
+        h("dt", {}, "recent pace (last 5 minutes)"),
+        h("dd", { id: "pace-recent" }, `${fmt.number(Math.round(recentDials))} dials/min`),
         h("dt", {}, "the campaign's limit"),
         h("dd", { id: "pace-limit" }, p.dials_per_minute_limit ? `${fmt.number(p.dials_per_minute_limit)} dials/min` : "none of its own"),
         h("dt", {}, "the provider's limit"),
