@@ -54,7 +54,8 @@ def test_activity_shows_dials_and_outcomes_per_minute_and_the_pace(
         "provider_rate_per_s": 10.0,
         "batch_size": 3,
     }
-    assert body["kinds"][0] == "dials" and "completed" in body["kinds"]
+    assert body["kinds"][0] == "dials"
+    assert "completed" in body["kinds"]
     assert body["start_at"] is None
 
 

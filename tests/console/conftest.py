@@ -69,6 +69,6 @@ def text_of(tab: Tab, selector: str) -> str:
 def wait_text(tab: Tab, selector: str, expected: str) -> None:
     """Wait until the element's text (trimmed) is `expected`."""
     tab.page.wait_for_function(
-        "([selector, expected]) => document.querySelector(selector)?.textContent.trim() === expected",
+        "([selector, text]) => document.querySelector(selector)?.textContent.trim() === text",
         arg=[selector, expected],
     )

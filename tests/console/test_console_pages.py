@@ -57,7 +57,8 @@ def test_a_read_only_token_sees_everything_and_every_control_is_off(
 
     page.click("nav a[data-nav=submit]")
     page.wait_for_selector("#submit-not-allowed")
-    assert page.locator("#dry-run").is_disabled() and page.locator("#submit").is_disabled()
+    assert page.locator("#dry-run").is_disabled()
+    assert page.locator("#submit").is_disabled()
     page.click("nav a[data-nav=dnc]")
     page.wait_for_selector("#dnc-q")
     for control in ("#dnc-add", "#dnc-remove", "#dnc-import"):
