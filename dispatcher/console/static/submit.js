@@ -23,7 +23,8 @@ export function submitView(el, ctx) {
   const contacts = h("input", { type: "file", id: "contacts-file", accept: ".csv,.jsonl,.txt,text/csv" });
   const strict = h("input", { type: "checkbox", id: "strict" });
   const check = h("button", { type: "button", id: "dry-run", class: "primary", disabled: !allowed }, "Check (dry run)");
-  const submit = h("button", { type: "button", id: "submit", disabled: true }, "Submit the campaign");
+  const submit = h("button", { type: "button", id: "submit", class: "primary", disabled: true },
+    "Submit the campaign");
   const report = h("div", { id: "dry-run-report" });
   const result = h("div", { id: "submit-status" });
   let checked = null; // the inputs the last clean dry run was made of
