@@ -4,6 +4,7 @@ and the do-not-call list (search, add, remove, import)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,4 +185,23 @@ def test_the_do_not_call_page_searches_adds_removes_and_imports(
         )
     tab.screenshot("console-dnc", tmp_path)
     assert "found" in text_of(tab, "#dnc-found")
+    assert tab.errors == []
+
+
+def test_a_scheduled_campaign_is_moved_from_its_page(console: Console, tab: Tab) -> None:
+    campaign_id = submit(console, "later", start_at="2030-01-01T09:00:00+00:00")
+    console.sign_in(tab, "operate", f"#/campaigns/{campaign_id}")
+    page = tab.page
+    page.wait_for_selector("#campaign-status [data-status=scheduled]")
+    assert "starts 2030-01-01T09:00:00+00:00" in text_of(tab, "#campaign-meta")
+    assert page.locator("#resume").is_disabled()
+    page.click("#reschedule")
+    page.fill("#reschedule-input", "2031-06-15T10:30")
+    page.click("#reschedule-confirm")
+    # The browser's own zone decides the instant, as it does for the operator.
+    instant = page.evaluate("() => new Date('2031-06-15T10:30').toISOString()")
+    page.wait_for_selector("#events li[data-kind=rescheduled]")
+    start_at = console.api.get(f"/campaigns/{campaign_id}/activity").json()["start_at"]
+    assert datetime.fromisoformat(start_at) == datetime.fromisoformat(instant)
+    assert console.api.get(f"/campaigns/{campaign_id}").json()["status"] == "scheduled"
     assert tab.errors == []
