@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dispatcher.access.tokens import ApiToken, Scope
+from dispatcher.errors import ConfigurationError
 from dispatcher.logs import get_logger
 from dispatcher.redis_server import free_port
 from dispatcher.settings import Settings
@@ -51,7 +52,10 @@ def serve_console(settings: Settings, host: str, port: int) -> Iterator[ConsoleA
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise OSError(f"the console could not listen on {host}:{chosen}")
+            server.should_exit = True
+            raise ConfigurationError(
+                f"the console cannot listen on {host}:{chosen} (in use?): try --console-port 0"
+            )
         time.sleep(0.02)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a display name only
     log.info("console.started", host=host, port=chosen)

@@ -213,6 +213,8 @@ export function campaignView(el, ctx, campaignId) {
   return () => {
     stopped = true;
     clearInterval(timer);
+    outcomes.destroy();
+    activity.destroy();
   };
 }
 

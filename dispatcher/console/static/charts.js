@@ -60,7 +60,7 @@ export function outcomeChart() {
       chart.update();
     }
   }
-  return { el, update };
+  return { el, update, destroy: () => chart && chart.destroy() };
 }
 
 /** Dials (a line) and outcomes (stacked bars) per minute over the activity window. */
@@ -116,5 +116,5 @@ export function activityChart() {
       chart.update();
     }
   }
-  return { el, update };
+  return { el, update, destroy: () => chart && chart.destroy() };
 }
