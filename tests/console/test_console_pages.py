@@ -107,18 +107,23 @@ def test_the_campaign_list_filters_by_status_and_follows_the_api_s_pages(
     first = console.api.get("/campaigns", params={"limit": 50})
     assert shown == [c["campaign_id"] for c in first.json()] == ids[::-1][:50]
     cursor = first.headers.get("x-next-cursor")
-    # The API gives the next page's cursor in X-Next-Cursor: the console offers "Older" then.
-    assert page.locator("#page-older").is_enabled() == (cursor is not None)
-    if cursor is not None:
-        page.click("#page-older")
-        page.wait_for_function("() => document.querySelectorAll('#campaign-rows tr').length === 6")
-        older = console.api.get("/campaigns", params={"limit": 50, "cursor": cursor}).json()
-        rest = page.locator("#campaign-rows tr").evaluate_all(
-            "rows => rows.map(r => r.dataset.campaignId)"
-        )
-        assert rest == [c["campaign_id"] for c in older] == ids[::-1][50:]
-        page.click("#page-newer")
-        page.wait_for_function("() => document.querySelectorAll('#campaign-rows tr').length === 50")
+    assert cursor is not None
+    # The next page is the API's, by its cursor; and back again.
+    assert page.locator("#page-newer").is_disabled()
+    page.click("#page-older")
+    page.wait_for_function("() => document.querySelectorAll('#campaign-rows tr').length === 6")
+    older = console.api.get("/campaigns", params={"limit": 50, "cursor": cursor})
+    rest = page.locator("#campaign-rows tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.campaignId)"
+    )
+    assert rest == [c["campaign_id"] for c in older.json()] == ids[::-1][50:]
+    assert "x-next-cursor" not in older.headers
+    assert page.locator("#page-older").is_disabled()
+    assert f"cursor={cursor}" in page.url
+    wait_text(tab, "#page-number", "page 2")
+    page.click("#page-newer")
+    page.wait_for_function("() => document.querySelectorAll('#campaign-rows tr').length === 50")
+    wait_text(tab, "#page-number", "page 1")
 
     page.select_option("#status-filter", "paused")
     page.wait_for_function("() => document.querySelectorAll('#campaign-rows tr').length === 3")
