@@ -47,6 +47,9 @@ class DemoOptions:
     speedup: float = 300.0
     timeout_s: float = 120.0
     output_dir: Path = Path("out")
+    console: bool = False  # serve the web console, and stay up after the campaign until Ctrl-C
+    console_host: str = "127.0.0.1"
+    console_port: int = 8000  # 0: any free port
 
 
 @contextlib.contextmanager
@@ -128,16 +131,43 @@ def _run(
     base = settings.model_copy(update={"redis_url": redis_url})
     with _provider(base, options.speedup, console) as run_settings:
         store = StateStore.connect(redis_url, run_settings.key_prefix)
-        with _workers(run_settings, redis_url, options.threads):
+        with (
+            _workers(run_settings, redis_url, options.threads),
+            _console(run_settings, options, console) as stay_up,
+        ):
             console.print(f"Workers: {options.threads} threads in this process")
             report = _submit(run_settings, store, spec, contacts_path)
             _print_report(console, report, contacts_path)
-            if report.campaign_id is None:
-                return report
-            watch_campaign(store, report.campaign_id, timeout_s=options.timeout_s, out=out)
-            _summary(console, store, report.campaign_id, options.output_dir)
+            if report.campaign_id is not None:
+                watch_campaign(store, report.campaign_id, timeout_s=options.timeout_s, out=out)
+                _summary(console, store, report.campaign_id, options.output_dir)
+            stay_up()
         store.client.close()
     return report
+
+
+@contextlib.contextmanager
+def _console(settings: Settings, options: DemoOptions, console: Console) -> Iterator[Any]:
+    """With `--console`: the API and console served until Ctrl-C after the campaign."""
+    if not options.console:
+        yield lambda: None
+        return
+    from dispatcher.console.demo import serve_console, wait_for_interrupt
+
+    with serve_console(settings, options.console_host, options.console_port) as access:
+        # soft_wrap: the URL and the token stay whole on narrow terminals (copied as they are).
+        console.print(f"Console: {access.url}  token: {access.token}", soft_wrap=True)
+
+        def stay_up() -> None:
+            console.print(
+                f"The stack stays up for the console at {access.url} (token: {access.token}); "
+                "press Ctrl-C to stop everything.",
+                soft_wrap=True,
+            )
+            wait_for_interrupt()
+            console.print("Stopping.")
+
+        yield stay_up
 
 
 def _submit(settings: Settings, store: StateStore, spec: Any, contacts_path: Path) -> SubmitReport:

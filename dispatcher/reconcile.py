@@ -180,6 +180,7 @@ def reconcile_calls(
     results = store.reconcile_many(
         campaign_id, planned, retry_policy, authoritative=source == "poll", max_blocks=max_blocks
     )
+    store.note_outcomes(campaign_id, [result.outcomes for result in results])
     finished = False
     for call, result in zip(planned, results, strict=True):
         if result.strangers:

@@ -263,6 +263,7 @@ def _create(
     except RejectedError as exc:
         _, finished = store.finish_batch(campaign_id, batch_no, "failed", str(exc), "rejected")
         log.warning("batch.rejected", error=str(exc), fields=getattr(exc, "fields", None))
+        store.add_event(campaign_id, {"kind": "rejected", "batch_no": batch_no, "error": str(exc)})
         record_error(ctx, campaign_id, "rejected")
         _after_terminal(ctx, campaign_id, finished)
         return
@@ -290,6 +291,7 @@ def _create(
     else:
         log.info("batch.sent", phones=len(phones), record_cost=response.record_cost)
     observe_dials(len(phones))
+    store.note_dials(campaign_id, len(phones))
     # A pause or cancel that landed while this request was in flight did not see this call: the
     # script recorded what it owes the provider; this message is only the fast path.
     if sent.campaign_status == CampaignStatus.CANCELLED:

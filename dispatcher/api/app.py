@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from dispatcher import __version__
-from dispatcher.api import campaigns, dnc, ops, series, webhooks
+from dispatcher import __version__, console
+from dispatcher.api import activity, campaigns, dnc, me, ops, series, webhooks
 from dispatcher.api.bodylimit import BodyLimitMiddleware
 from dispatcher.api.errors import install_error_handlers
 from dispatcher.api.metrics_cache import MetricsCache
@@ -88,6 +88,9 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
     app.add_middleware(RequestLogMiddleware)  # outermost: sees every answer, the 413s included
     app.include_router(campaigns.router)
     app.include_router(series.router)
+    app.include_router(activity.router)
+    app.include_router(me.router)
+    app.include_router(console.router)
     app.include_router(dnc.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)

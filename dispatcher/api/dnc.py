@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from dispatcher.access.tokens import ApiToken, Scope
@@ -22,6 +23,13 @@ log = get_logger(__name__)
 
 #: Numbers per chunk of the streamed list.
 LIST_CHUNK = 1000
+#: A search looks at the list in SSCAN steps of this many members, at most this many steps per
+#: request, and stops early once it has found this many: bounded work whatever the list's size.
+SEARCH_STEP_MEMBERS = 200
+SEARCH_STEPS = 100
+SEARCH_ENOUGH = 100
+#: What a search may write between the digits (`+1 (202) 555-0143`).
+_SEPARATORS = re.compile(r"[\s+().\-]")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No valid bearer token."},
@@ -73,6 +81,61 @@ def _chunks(phones: Iterator[str]) -> Iterator[str]:
             lines = []
     if lines:
         yield "\n".join(lines) + "\n"
+
+
+@router.get(
+    "/search",
+    response_model=list[str],
+    responses={
+        **_ERRORS,
+        200: {
+            "description": "Numbers found so far; go on with `X-Next-Cursor` while it is there.",
+            "headers": {
+                "X-Next-Cursor": {
+                    "description": "Pass as `cursor` to search on; absent once the list is done.",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+    },
+    summary="Search the do-not-call list",
+    dependencies=[require_scope(Scope.READ)],
+)
+def search_dnc(
+    request: Request,
+    response: Response,
+    q: str = Query(min_length=1, max_length=32, description="A number, or digits it contains."),
+    cursor: str | None = Query(
+        None, pattern=r"^[0-9]{1,20}$", description="Where to go on (`X-Next-Cursor`)."
+    ),
+) -> list[str]:
+    """A whole number is looked up; other digits are searched for, a bounded part per request."""
+    digits = _SEPARATORS.sub("", q)
+    if not digits.isdigit() or len(digits) > 15:
+        raise ApiError(
+            422,
+            "`q` must be a phone number or up to 15 of its digits",
+            errors=[FieldError(field="query.q", message="digits only (with + ( ) - or spaces)")],
+        )
+    svc = services(request)
+    store = svc.store
+    if cursor is None:
+        try:
+            number = normalise_phone(q, svc.settings.default_region)
+        except InvalidPhone:
+            number = None
+        if number is not None:
+            return [number] if store.dnc_contains(number) else []
+    position = int(cursor or 0)
+    found: list[str] = []
+    for _ in range(SEARCH_STEPS):
+        position, phones = store.dnc_scan(position, digits, SEARCH_STEP_MEMBERS)
+        found += phones
+        if position == 0 or len(found) >= SEARCH_ENOUGH:
+            break
+    if position != 0:
+        response.headers["X-Next-Cursor"] = str(position)
+    return list(dict.fromkeys(found))  # SSCAN may return a member twice while the set grows
 
 
 @router.post(

@@ -43,6 +43,19 @@ __all__ = ["demo"]
     show_default=True,
     help="Where the exported results go.",
 )
+@click.option(
+    "--console",
+    "with_console",
+    is_flag=True,
+    help="Serve the web console too, print its URL and a token, and stay up until Ctrl-C.",
+)
+@click.option(
+    "--console-port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The console's port on 127.0.0.1 (0: any free port).",
+)
 @click.pass_context
 def demo(
     ctx: click.Context,
@@ -52,8 +65,14 @@ def demo(
     speedup: float,
     timeout_s: float,
     output_dir: Path,
+    with_console: bool,
+    console_port: int,
 ) -> None:
-    """Run a whole campaign end to end on embedded defaults (Redis, the sandbox, workers)."""
+    """Run a whole campaign end to end on embedded defaults (Redis, the sandbox, workers).
+
+    With --console the web console is served as well (its URL and a token for this run are
+    printed first), and everything stays up after the campaign until Ctrl-C.
+    """
     from dispatcher.demo import DemoOptions, run_demo
 
     run_demo(
@@ -65,6 +84,8 @@ def demo(
             speedup=speedup,
             timeout_s=timeout_s,
             output_dir=output_dir,
+            console=with_console,
+            console_port=console_port,
         ),
         out=sys.stdout,
     )

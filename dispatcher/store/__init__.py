@@ -12,7 +12,8 @@ object callers hold; each concern lives in its own module and class:
 * `upkeep`: what the reconciler reads and writes (overdue batches, leases, provider actions owed);
 * `submissions`: idempotency keys and intake series;
 * `events`: the event stream's readers and the webhook deliveries waiting to be sent;
-* `shared`: the do-not-call list, deployment-wide values, locks, events.
+* `shared`: the do-not-call list, deployment-wide values, locks, events;
+* `activity`: dials and outcomes per minute, and the recent events, for the console.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import redis
 from redis.commands.core import Script
 
+from dispatcher.store.activity import ActivityStore, Minute
 from dispatcher.store.base import now_ms, text, translate
 from dispatcher.store.batches import BatchStore, Claim, Sent
 from dispatcher.store.campaigns import CampaignStore, SubmissionGuard
@@ -40,6 +42,7 @@ __all__ = [
     "Claim",
     "ContactRecord",
     "Keys",
+    "Minute",
     "Owed",
     "PartResult",
     "ReconcileResult",
@@ -62,6 +65,7 @@ class StateStore(
     SubmissionStore,
     EventStore,
     SharedState,
+    ActivityStore,
 ):
     """Campaign state in Redis under one key prefix."""
 

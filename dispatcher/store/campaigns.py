@@ -185,6 +185,7 @@ class CampaignStore(StoreBase):
             ck.poll,
             ck.tick,
             ck.events,
+            ck.activity,
             ck.retry,
             ck.batch_due,
             ck.leases,

@@ -113,6 +113,11 @@ class CampaignKeys:
         """List: the campaign's webhook deliveries (JSON), oldest first; the head is sent next."""
         return f"{self.base}:cb"
 
+    @property
+    def activity(self) -> str:
+        """Hash: `<unix minute>:<dials or outcome>` -> count, the last day (`store.activity`)."""
+        return f"{self.base}:activity"
+
     def batch(self, batch_no: int) -> str:
         """Hash: status, api call id, attempts, lease of one batch."""
         return f"{self.base}:b:{batch_no}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dispatcher.store.base import StoreBase, now_ms, text, translate
@@ -22,6 +22,7 @@ class ReconcileResult:
     left_out: int = 0  # the campaign's phones a final answer did not list
     blocked: int = 0  # numbers its `toBlock`s added to the do-not-call list
     blocks_refused: int = 0  # `toBlock`s over `max_blocks` (the call stays polled)
+    outcomes: dict[str, int] = field(default_factory=dict)  # dials ended now, by outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +110,9 @@ class PollStore(StoreBase):
                 int(left_out),
                 int(blocked),
                 int(refused),
+                {text(ended[i]): int(ended[i + 1]) for i in range(0, len(ended), 2)},
             )
-            for changed, finished, strangers, left_out, blocked, refused in pipe.execute()
+            for changed, finished, strangers, left_out, blocked, refused, ended in pipe.execute()
         ]
 
     @translate

@@ -108,5 +108,13 @@ class SharedState(StoreBase):
             yield text(value)
 
     @translate
+    def dnc_scan(self, cursor: int, digits: str, count: int) -> tuple[int, list[str]]:
+        """One SSCAN step of the list for numbers containing `digits` (digits only: no glob)."""
+        if not digits.isdigit():
+            raise ValueError("digits must be digits")
+        after, found = self.client.sscan(self.keys.dnc, cursor, match=f"*{digits}*", count=count)
+        return int(after), [text(phone) for phone in found]
+
+    @translate
     def ping(self) -> bool:
         return bool(self.client.ping())

@@ -36,7 +36,11 @@ ACCESS: dict[tuple[str, str], Scope | str] = {
     ("POST", "/campaigns/{campaign_id}/reschedule"): Scope.OPERATE,
     ("GET", "/campaigns/{campaign_id}/results"): Scope.READ,
     ("GET", "/intake/{external_id}"): Scope.READ,
+    ("GET", "/campaigns/{campaign_id}/activity"): Scope.READ,
+    ("GET", "/campaigns/{campaign_id}/events"): Scope.READ,
+    ("GET", "/me"): Scope.READ,
     ("GET", "/dnc"): Scope.READ,
+    ("GET", "/dnc/search"): Scope.READ,
     ("POST", "/dnc"): Scope.OPERATE,
     ("DELETE", "/dnc"): Scope.ADMIN,
     ("POST", "/webhooks/effebot/{token}"): PATH_TOKEN,
@@ -47,6 +51,10 @@ ACCESS: dict[tuple[str, str], Scope | str] = {
     ("GET", "/docs"): OPEN,
     ("GET", "/docs/oauth2-redirect"): OPEN,
     ("GET", "/redoc"): OPEN,
+    # The console's page and scripts: code, the same for everyone; its data comes from the API.
+    ("GET", "/"): OPEN,
+    ("GET", "/ui/"): OPEN,
+    ("GET", "/ui/assets/{name}"): OPEN,
 }
 SCOPED = sorted((m, p, s) for (m, p), s in ACCESS.items() if isinstance(s, Scope))
 _EXAMPLE = {

@@ -8,7 +8,8 @@
 --       no limit), then triples of (phone, new terminal state or '', detail JSON object)
 -- Returns {contacts changed, campaign finished (0/1), phones unknown to the campaign,
 --          contacts the final answer left out (ended `unknown`, or still polled),
---          numbers added to the do-not-call set, `toBlock`s over the limit (the call stays polled)}
+--          numbers added to the do-not-call set, `toBlock`s over the limit (the call stays polled),
+--          the outcomes of this call's dials ended now: a flat list of state, contacts}
 -- uses: prelude
 local meta, counts, contacts, poll, retry, calls = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local dnc, stream = KEYS[7], KEYS[8]
@@ -19,6 +20,8 @@ local authoritative, fallback_due, base = ARGV[5] == '1', ARGV[6], ARGV[7]
 local block_cap = tonumber(ARGV[8])
 local changed, strangers, left_out, blocked, over_cap = 0, 0, 0, 0, 0
 local matched = 0  -- listed phones that are contacts of this api call
+local ended = {}  -- outcome -> dials of this call that ended with it now (a retry's included)
+local function tally(state) ended[state] = (ended[state] or 0) + 1 end
 
 -- `toBlock` adds a number to the global do-not-call set only when it is one of this campaign's
 -- contacts and was dialled in this api call (now or in an earlier attempt): an answer naming
@@ -68,11 +71,13 @@ for i = 9, #ARGV, 3 do
         rec.b = nil
         redis.call('ZADD', retry, now + rule[2], phone)
         changed = changed + 1
+        tally(state)
       elseif state ~= '' then
         move(counts, rec.s, state)
         rec.s = state
         changed = changed + 1
         outcome(phone, rec)
+        tally(state)
       end
       redis.call('HSET', contacts, phone, cjson.encode(rec))
     elseif rec.c == call_id and rec.s == 'unknown' and rec.late then
@@ -86,6 +91,7 @@ for i = 9, #ARGV, 3 do
         rec.r = nil
         changed = changed + 1
         outcome(phone, rec)
+        tally(state)
       end
       redis.call('HSET', contacts, phone, cjson.encode(rec))
     end
@@ -114,6 +120,7 @@ elseif due == '' then
               redis.call('HSET', contacts, phone, cjson.encode(rec))
               outcome(phone, rec)
               changed = changed + 1
+              tally('unknown')
             end
           end
         end
@@ -130,4 +137,10 @@ else
   redis.call('ZADD', poll, 'XX', tonumber(due), call_id)
   redis.call('HDEL', calls, 'm:' .. call_id)
 end
-return {changed, maybe_finish(meta, counts, now, stream), strangers, left_out, blocked, over_cap}
+local outcomes = {}
+for state, n in pairs(ended) do
+  outcomes[#outcomes + 1] = state
+  outcomes[#outcomes + 1] = n
+end
+return {changed, maybe_finish(meta, counts, now, stream), strangers, left_out, blocked, over_cap,
+  outcomes}
