@@ -210,7 +210,7 @@ def test_the_same_limit_twice_in_one_reservation_is_caller_misuse(pacer: GlobalP
         pacer.reserve([Limit("a", 1), Limit("a", 2)], 1.0)
 
 
-# --- properties of the script, on a clock the test controls ----------------------------------------
+# --- properties of the script, on a clock the test controls -------------------------------------
 
 
 def fresh_key() -> str:
