@@ -7,20 +7,19 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from dispatcher.controls import Controls
 from dispatcher.effebot.client import EffebotClient
 from dispatcher.errors import TransitionRefused
 from dispatcher.lifecycle import CampaignStatus
-from dispatcher.queue import make_enqueue, queue_for
+from dispatcher.queue import make_enqueue
 from dispatcher.settings import SANDBOX_API_KEY, Settings
 from dispatcher.store import StateStore
-from dispatcher.store.keys import ACTOR_SEND_BATCH, Keys
 from tests.fixtures.campaigns import (
     assert_consistent,
+    batch_messages,
     finished,
-    log_events,
+    held_batches,
     phones,
     submit,
     wait_until_finished,
@@ -70,22 +69,6 @@ def provider_statuses(sandbox: Any, call_ids: set[str]) -> dict[str, str]:
     return statuses
 
 
-def held_batches(worker_pool: WorkerPool, campaign_id: str) -> set[int]:
-    """Batches a worker looked at and held (not dialled) because the campaign was not running."""
-    return {
-        int(event["batch_no"])
-        for event in log_events(worker_pool.logs(), "batch.held")
-        if event.get("campaign_id") == campaign_id
-    }
-
-
-def delayed_messages(client: redis.Redis, settings: Settings) -> tuple[int, int]:
-    """(immediate, delayed) send_batch messages not yet acknowledged by a worker."""
-    queue = f"{Keys(settings.key_prefix).dramatiq_namespace}:"
-    queue += queue_for(settings.queue_name, ACTOR_SEND_BATCH)
-    return int(client.hlen(f"{queue}.msgs")), int(client.hlen(f"{queue}.DQ.msgs"))
-
-
 def test_pause_holds_every_dial_and_resume_dials_each_contact_exactly_once(
     settings: Settings,
     store: StateStore,
@@ -103,21 +86,23 @@ def test_pause_holds_every_dial_and_resume_dials_each_contact_exactly_once(
     pending = {n for n, info in store.batches(cid) if info.get("status") == "pending"}
 
     def all_held() -> bool:
-        return not store.counts(cid).get("sending") and pending <= held_batches(worker_pool, cid)
+        return not store.counts(cid).get("sending") and pending <= held_batches(
+            worker_pool.logs(), cid
+        )
 
-    assert wait_while_progressing(all_held, lambda: len(held_batches(worker_pool, cid))), (
+    assert wait_while_progressing(all_held, lambda: len(held_batches(worker_pool.logs(), cid))), (
         store.counts(cid),
-        sorted(pending - held_batches(worker_pool, cid)),
+        sorted(pending - held_batches(worker_pool.logs(), cid)),
     )
-    held = creates(sandbox)
-    assert held == sum(1 for r in store.iter_contacts(cid) if r.fields.get("c"))
-    assert held < 400
+    created = creates(sandbox)
+    assert created == sum(1 for r in store.iter_contacts(cid) if r.fields.get("c"))
+    assert created < 400
     progress = store.meta(cid)
     assert (progress["status"], progress["pause_reason"]) == ("paused", "test pause")
     with pytest.raises(TransitionRefused):
         controls.pause(cid)
 
-    assert creates(sandbox) == held, "a dial was created while paused"
+    assert creates(sandbox) == created, "a dial was created while paused"
     controls.resume(cid)
     assert wait_until_finished(store, cid), store.counts(cid)
     assert_consistent(store, cid, 400)
@@ -240,8 +225,8 @@ def test_rescheduling_earlier_moves_batches_already_waiting_for_the_old_start(
     assert cid is not None
     assert store.status(cid) is CampaignStatus.SCHEDULED
     # Without plan_ahead nothing is created early: each batch message waits for the start.
-    assert wait_for(lambda: delayed_messages(store.client, settings) == (0, 4), 30), (
-        delayed_messages(store.client, settings)
+    assert wait_for(lambda: batch_messages(store.client, settings) == (0, 4), 30), batch_messages(
+        store.client, settings
     )
     assert creates(sandbox) == 0
 
