@@ -199,7 +199,9 @@ def test_a_balance_falling_below_the_minimum_pauses_the_campaign_and_holds_its_b
         settings, sandbox.url, provider_rate_per_s=8, min_balance=8.5, balance_check_interval_s=0.5
     )
     worker_pool.start(env, count=1, threads=2)
-    cid = submit(settings, store, 80, batch_size=2).campaign_id
+    # Scheduled for later first, so the guard reads the balance before anything is spent.
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    cid = submit(settings, store, 80, batch_size=2, start_at=later).campaign_id
     assert cid is not None
     seen: list[float] = []
 
@@ -209,12 +211,17 @@ def test_a_balance_falling_below_the_minimum_pauses_the_campaign_and_holds_its_b
             seen.append(float(cached))
         return store.status(cid) is CampaignStatus.PAUSED
 
+    assert wait_for(lambda: paused() or seen, 30), store.get_global("balance")
+    controls = Controls(store, enqueuer(settings, store))
+    controls.reschedule(cid, datetime.now(UTC))
     assert wait_while_progressing(paused, lambda: counts_key(store, cid)), (seen, store.counts(cid))
+    paused()  # the balance the guard paused on was cached before the pause: read it again
     reason = store.meta(cid)["pause_reason"]
     assert "balance" in reason, reason
     assert "below 8.5" in reason, reason
     # The guard read the balance above the minimum while the campaign ran, then saw it fall.
-    assert seen[0] >= 8.5 > seen[-1], seen
+    assert seen[0] == 10.0, seen
+    assert seen[-1] < 8.5, seen
     assert creates_per_phone(sandbox), "the campaign ran before the balance fell"
 
     # Batches are held, not dropped: once every pending one was looked at, nothing more is dialled.
@@ -231,7 +238,7 @@ def test_a_balance_falling_below_the_minimum_pauses_the_campaign_and_holds_its_b
     assert store.counts(cid).get("pending", 0) == 80 - len(dialled) > 0
 
     sandbox.configure(balance=1000.0)  # paid
-    Controls(store, enqueuer(settings, store)).resume(cid)
+    controls.resume(cid)
     assert wait_until_finished(store, cid), store.counts(cid)
     assert_consistent(store, cid, 80)
     assert creates_per_phone(sandbox) == dict.fromkeys(phones(80), 1)
