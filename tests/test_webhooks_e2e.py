@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from dispatcher.controls import Controls
+from dispatcher.queue import make_enqueue
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
 from dispatcher.webhook_tokens import webhook_token
@@ -56,18 +58,28 @@ def test_a_webhook_arriving_after_the_poll_changes_nothing(
     receiver.gate.mode = KEPT  # the provider's webhooks are taken, and delivered only at the end
     env = worker_env(settings, sandbox.url, provider_rate_per_s=30, **receiver.worker_settings())
     worker_pool.start(env, count=1, threads=4)
+    # First dials unanswered, redials answered: a late webhook of a first dial must not undo
+    # the answered redial (paused in between, so no redial goes out before the switch).
+    sandbox.configure(outcomes={"no_answer": 1.0})
     retry = {"no_answer": {"max_attempts": 2, "interval_s": 0.5}}
     cid = submit(settings, store, 20, batch_size=5, retry=retry).campaign_id
     assert cid is not None
+    controls = Controls(store, make_enqueue(settings, store.client))
+    assert wait_for(lambda: len(sandbox.stats()["creates_per_phone"]) == 20, 30)
+    controls.pause(cid)
+    assert wait_for(lambda: all(r.fields.get("hist") for r in store.iter_contacts(cid)), 30)
+    sandbox.configure(outcomes={"completed": 1.0})
+    controls.resume(cid)
     assert wait_until_finished(store, cid), store.counts(cid)
     before = snapshot(store, cid)
-    assert_consistent(store, cid, 20)
+    assert assert_consistent(store, cid, 20) == {"completed": 20}
     kept = [d for d in receiver.gate.deliveries if isinstance(d.body, dict) and "calls" in d.body]
-    assert len({d.body["id"] for d in kept}) >= 4, "every api call posted its changes"
+    assert len({d.body["id"] for d in kept}) == 8, "every api call posted its changes"
 
-    # Now the webhooks arrive, every one of them, late: each is accepted and changes nothing.
+    # Now the webhooks arrive, every one of them, late and newest first: each is accepted and
+    # changes nothing (the first dials' "no_answer" comes last and must not undo the redials).
     receiver.gate.release()
-    for delivery in kept:
+    for delivery in reversed(kept):
         answer = receiver.deliver(delivery)
         assert answer.status_code == 200, answer.text
         assert answer.json()["outcome"] == "applied"
