@@ -18,7 +18,6 @@ from dispatcher.store import StateStore
 from tests.fixtures.campaigns import (
     assert_consistent,
     batch_messages,
-    finished,
     held_batches,
     phones,
     submit,
@@ -206,7 +205,7 @@ def test_pause_parks_planned_calls_and_reschedule_moves_them(
         controls.reschedule(cid, soon)
         assert wait_for(lambda: all(p < start - timedelta(hours=1) for p in planned_at()), 30)
     sandbox.configure(speedup=600.0)  # now let the calls play out
-    assert wait_for(lambda: finished(store, cid), 120), store.counts(cid)
+    assert wait_until_finished(store, cid), store.counts(cid)
     assert_consistent(store, cid, 40)
     assert max(sandbox.stats()["creates_per_phone"].values()) == 1
 
