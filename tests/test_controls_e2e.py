@@ -20,6 +20,7 @@ from tests.fixtures.campaigns import (
     batch_messages,
     held_batches,
     phones,
+    provider_details,
     submit,
     wait_until_finished,
     wait_while_progressing,
@@ -55,17 +56,11 @@ PROVIDER_OUTCOMES = {
 
 def provider_statuses(sandbox: Any, call_ids: set[str]) -> dict[str, str]:
     """phone -> final status, read from the sandbox's `apiCalls/get` (calls it still has)."""
-    statuses: dict[str, str] = {}
-    ordered = sorted(call_ids, key=int)
-    with httpx.Client(base_url=sandbox.url, timeout=30) as http:
-        for i in range(0, len(ordered), 50):
-            query = "&".join(f"apiCallIdList[]={c}" for c in ordered[i : i + 50])
-            answer = http.post(f"/apiCalls/get?{query}", json={"apiKey": SANDBOX_API_KEY})
-            assert answer.status_code == 200, answer.text
-            for details in answer.json():
-                for call in details["calls"]:
-                    statuses[call["phone"]] = call["status"]
-    return statuses
+    return {
+        call["phone"]: call["status"]
+        for details in provider_details(sandbox.url, call_ids)
+        for call in details["calls"]
+    }
 
 
 def test_pause_holds_every_dial_and_resume_dials_each_contact_exactly_once(

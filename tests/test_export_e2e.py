@@ -11,16 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from dispatcher.controls import Controls
 from dispatcher.queue import make_enqueue
-from dispatcher.settings import SANDBOX_API_KEY, Settings
+from dispatcher.settings import Settings
 from dispatcher.store import StateStore
 from tests.fixtures.campaigns import (
     assert_consistent,
     phones,
+    provider_details,
     run_cli,
     submit,
     wait_until_finished,
@@ -55,11 +55,8 @@ def store(settings: Settings, redis_client: Any) -> StateStore:
 
 def provider_calls(sandbox: Any, call_ids: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """(api call id, phone) -> the sandbox's details of that phone's call."""
-    query = "&".join(f"apiCallIdList[]={c}" for c in sorted(call_ids, key=int))
-    with httpx.Client(base_url=sandbox.url, timeout=30) as http:
-        answer = http.post(f"/apiCalls/get?{query}", json={"apiKey": SANDBOX_API_KEY})
-    assert answer.status_code == 200, answer.text
-    return {(str(d["id"]), c["phone"]): c for d in answer.json() for c in d["calls"]}
+    details = provider_details(sandbox.url, call_ids)
+    return {(str(d["id"]), c["phone"]): c for d in details for c in d["calls"]}
 
 
 def same(exported: str, reported: Any) -> bool:

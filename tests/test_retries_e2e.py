@@ -14,13 +14,12 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from dispatcher.controls import Controls
 from dispatcher.queue import make_enqueue
 from dispatcher.redis_server import free_port
-from dispatcher.settings import SANDBOX_API_KEY, Settings
+from dispatcher.settings import Settings
 from dispatcher.store import StateStore
 from tests.fixtures.campaigns import (
     assert_consistent,
@@ -29,6 +28,7 @@ from tests.fixtures.campaigns import (
     log_events,
     logged_at_s,
     phones,
+    provider_details,
     request_started_at_s,
     submit,
     wait_until_finished,
@@ -51,11 +51,7 @@ def controls(settings: Settings, store: StateStore) -> Controls:
 
 def call_details(sandbox: Any, call_ids: list[str]) -> dict[str, dict[str, Any]]:
     """api call id -> the sandbox's `apiCalls/get` details."""
-    query = "&".join(f"apiCallIdList[]={c}" for c in call_ids)
-    with httpx.Client(base_url=sandbox.url, timeout=30) as http:
-        answer = http.post(f"/apiCalls/get?{query}", json={"apiKey": SANDBOX_API_KEY})
-    assert answer.status_code == 200, answer.text
-    return {str(d["id"]): d for d in answer.json()}
+    return {str(d["id"]): d for d in provider_details(sandbox.url, call_ids)}
 
 
 CALL = {
