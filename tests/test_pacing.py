@@ -12,6 +12,7 @@ import math
 import threading
 import uuid
 from bisect import bisect_left
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -22,7 +23,7 @@ from redis.retry import Retry
 
 from dispatcher.errors import StateError
 from dispatcher.pacing import GlobalPacer, Limit, Reservation
-from dispatcher.redis_server import free_port
+from dispatcher.redis_server import EmbeddedRedis, free_port
 
 LONG_WAIT_S = 60.0
 #: A fixed "now" for the tests that pass their own clock (2027-01-15, in microseconds).
@@ -137,26 +138,38 @@ def test_two_limits_combine_and_the_stricter_wins(
     assert third.start_at_us == T0_US + 510_000
 
 
+@pytest.fixture
+def own_redis(key_prefix: str) -> Iterator[tuple[GlobalPacer, redis.Redis]]:
+    """A pacer on a Redis server of this test's own: its command counts are this test's alone
+    (the suite's server is shared with other processes), and flushing its scripts harms nobody."""
+    with EmbeddedRedis() as server:
+        client = redis.Redis.from_url(server.url)
+        yield GlobalPacer(client, key_prefix), client
+        client.close()
+
+
 def test_each_reserve_is_exactly_one_redis_command(
-    pacer: GlobalPacer, redis_client: redis.Redis
+    own_redis: tuple[GlobalPacer, redis.Redis],
 ) -> None:
+    pacer, client = own_redis
     limits = [Limit("provider", rate_per_s=1000), Limit("campaign", rate_per_s=1000)]
     pacer.reserve(limits, LONG_WAIT_S)  # the script is cached on the server from here on
-    evalsha, eval_ = _commands(redis_client, "evalsha"), _commands(redis_client, "eval")
+    evalsha, eval_ = _commands(client, "evalsha"), _commands(client, "eval")
     for _ in range(25):
         pacer.reserve(limits, LONG_WAIT_S)
-    assert _commands(redis_client, "evalsha") - evalsha == 25
-    assert _commands(redis_client, "eval") - eval_ == 0
+    assert _commands(client, "evalsha") - evalsha == 25
+    assert _commands(client, "eval") - eval_ == 0
 
 
 def test_a_flushed_script_cache_falls_back_to_eval_once(
-    pacer: GlobalPacer, redis_client: redis.Redis
+    own_redis: tuple[GlobalPacer, redis.Redis],
 ) -> None:
-    redis_client.script_flush()
-    eval_ = _commands(redis_client, "eval")
+    pacer, client = own_redis
+    client.script_flush()
+    eval_ = _commands(client, "eval")
     assert pacer.reserve([Limit("provider", rate_per_s=1000)], LONG_WAIT_S).granted
     assert pacer.reserve([Limit("provider", rate_per_s=1000)], LONG_WAIT_S).granted
-    assert _commands(redis_client, "eval") - eval_ == 1
+    assert _commands(client, "eval") - eval_ == 1
 
 
 def test_limit_keys_expire_once_idle(pacer: GlobalPacer, redis_client: redis.Redis) -> None:
