@@ -137,6 +137,8 @@ def test_lines_from_many_threads_and_both_loggers_never_run_into_each_other(
         for thread in threads:
             thread.join()
     sys.setswitchinterval(interval)
+    # Leave the loggers on an open stream: later tests in this process still log.
+    configure_logging(level="INFO", fmt="json", stream=io.StringIO())
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4000
     assert all(isinstance(json.loads(line), dict) for line in lines)
