@@ -44,7 +44,7 @@ from bench.harness import (
     parser,
     phones,
     submit,
-    wait_until,
+    wait_while_progressing,
     worker_env,
 )
 from dispatcher.controls import Controls
@@ -76,7 +76,9 @@ class ChaosConfig:
     kill_every_s: float = 4.0
     #: Share of contacts done when Redis is restarted; None: never.
     restart_redis_at: float | None = 1 / 3
-    timeout_s: float = 900.0
+    timeout_s: float | None = 900.0
+    #: Give up when no contact has progressed for this long (however long the run has taken).
+    stall_s: float = 60.0
     seed: int = 1
     # --- the self-healing scenario ------------------------------------------------------------
     #: SIGKILL Redis (AOF everysec) instead of shutting it down (AOF always).
@@ -353,7 +355,11 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
                 except DispatcherError:  # Redis is restarting
                     return False
 
-            report.finished = wait_until(done, config.timeout_s, interval_s=0.5)
+            def moved() -> object:
+                # Either campaign moving is progress (the cancelled one still reconciles).
+                return progress(), (None if other is None else sorted(store.counts(other).items()))
+
+            report.finished = wait_while_progressing(done, moved, config.stall_s, config.timeout_s)
             killer.stop.set()
             killer.join()
             report.elapsed_s = time.monotonic() - started

@@ -145,6 +145,38 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, interval_s: float
         time.sleep(interval_s)
 
 
+def wait_while_progressing(
+    done: Callable[[], Any],
+    progress: Callable[[], Any],
+    stall_s: float,
+    timeout_s: float | None = None,
+    interval_s: float = 0.5,
+) -> bool:
+    """Poll `done` until true; False once `progress()` has not changed for `stall_s` seconds (or
+    `timeout_s` passed, if given). A `progress` that raises counts as no change."""
+
+    def sample() -> Any:
+        try:
+            return progress()
+        except Exception:  # Redis restarting under a chaos run: nothing moved that we can see
+            return None
+
+    started = changed_at = time.monotonic()
+    last = sample()
+    while True:
+        if done():
+            return True
+        now = time.monotonic()
+        current = sample()
+        if current is not None and current != last:
+            last, changed_at = current, now
+        elif now - changed_at > stall_s:
+            return False
+        if timeout_s is not None and now - started > timeout_s:
+            return False
+        time.sleep(interval_s)
+
+
 def submit(
     settings: Settings,
     store: StateStore,

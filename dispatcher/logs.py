@@ -118,7 +118,9 @@ def configure_logging(
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # One write per line (print() writes the line and its newline apart, and the stdlib
+        # handler below writes to the same stream under a lock of its own).
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
     # Third-party libraries (dramatiq, uvicorn) log through the stdlib: same level, same stream,

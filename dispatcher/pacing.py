@@ -29,7 +29,7 @@ import redis
 
 from dispatcher.errors import StateError
 
-__all__ = ["ACCOUNT_PREFIX", "SHARED_NAMESPACE", "GlobalPacer", "Limit", "Reservation", "plan"]
+__all__ = ["ACCOUNT_PREFIX", "SHARED_NAMESPACE", "GlobalPacer", "Limit", "Reservation"]
 
 _SCRIPT = resources.files("dispatcher").joinpath("lua/pacing.lua").read_text(encoding="utf-8")
 _SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode("utf-8"), usedforsecurity=False).hexdigest()
@@ -81,23 +81,6 @@ class Reservation:
     start_at_us: int = 0
 
 
-def plan(
-    tats_us: Sequence[int], now_us: int, limits: Sequence[Limit], max_wait_us: int
-) -> tuple[bool, int, list[int]]:
-    """The script's arithmetic in Python: (granted, wait_us, new TATs) for the given TATs."""
-    start = now_us
-    for tat, limit in zip(tats_us, limits, strict=True):
-        start = max(start, tat - limit.tolerance_us)
-    wait = start - now_us
-    if wait > max_wait_us:
-        return False, wait, list(tats_us)
-    return (
-        True,
-        wait,
-        [max(tat, start) + limit.increment_us for tat, limit in zip(tats_us, limits, strict=True)],
-    )
-
-
 class GlobalPacer:
     """Reserves start times against limits kept in Redis under `{key_prefix}:pace:{key}`.
 
@@ -115,8 +98,14 @@ class GlobalPacer:
             return f"{SHARED_NAMESPACE}:pace:{limit_key}"
         return self._prefix + limit_key
 
-    def reserve(self, limits: Sequence[Limit], max_wait_s: float) -> Reservation:
-        """Reserve the earliest start all limits allow, if it is within `max_wait_s` from now."""
+    def reserve(
+        self, limits: Sequence[Limit], max_wait_s: float, *, now_us: int | None = None
+    ) -> Reservation:
+        """Reserve the earliest start all limits allow, if it is within `max_wait_s` from now.
+
+        "Now" is the Redis server's clock; `now_us` replaces it (for tests, which need a clock
+        they control to check the arithmetic exactly).
+        """
         if not limits:
             return Reservation(True, 0.0, 0)
         if max_wait_s < 0 or math.isnan(max_wait_s):
@@ -127,6 +116,8 @@ class GlobalPacer:
         args: list[int] = [int(min(max_wait_s, _MAX_WAIT_CAP_S) * 1_000_000)]
         for limit in limits:
             args += (limit.increment_us, limit.tolerance_us)
+        if now_us is not None:
+            args.append(now_us)
         granted, wait_us, start_us = self._run(keys, args)
         return Reservation(bool(granted), max(wait_us, 0) / 1_000_000, start_us)
 

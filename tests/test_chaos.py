@@ -24,7 +24,10 @@ def chaos_config(**changes: object) -> ChaosConfig:
         contacts=1500,
         batch_size=10,
         kill_every_s=2.0,
-        timeout_s=90.0,
+        # No wall-clock budget: a run fails when no contact has progressed for stall_s (a loaded
+        # machine only makes it slower); pytest's per-test timeout bounds the rest.
+        timeout_s=None,
+        stall_s=45.0,
         restart_redis_at=None,
     )
     for name, value in changes.items():
@@ -69,7 +72,7 @@ def test_every_contact_ends_terminal_whatever_is_lost(tmp_path: Path) -> None:
     """The self-healing scenario: Redis SIGKILLed (AOF everysec) and restarted, workers SIGKILLed
     and SIGTERMed, one SIGKILLed while the campaign is paused, two pause/resumes, a second
     campaign cancelled mid-run, and every queued dramatiq message deleted once."""
-    config = self_healing(chaos_config(contacts=1500, kill_every_s=3.0, timeout_s=150.0))
+    config = self_healing(chaos_config(contacts=1500, kill_every_s=3.0))
     report = run_chaos(config, tmp_path)
     print_report(report, config)
     assert (report.redis_restarts, report.pauses, report.kills_while_paused) == (1, 2, 2)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 import structlog
@@ -106,3 +107,40 @@ def test_secrets_are_redacted_url_encoded_escaped_and_inside_objects() -> None:
     for spelling in (key, quote(key, safe=""), quote_plus(key), json.dumps(key)[1:-1]):
         assert spelling not in text
     assert json.loads(text)["holder"] == "Holder(api_key='***')"
+
+
+def test_lines_from_many_threads_and_both_loggers_never_run_into_each_other(
+    tmp_path: Path,
+) -> None:
+    import logging
+    import sys
+    import threading
+
+    path = tmp_path / "worker.log"
+
+    def ours() -> None:
+        for i in range(1000):
+            get_logger().info("effebot.request", ids=list(range(i % 50 * 40)), n=i)
+
+    def theirs() -> None:
+        for i in range(1000):
+            logging.getLogger("dramatiq.worker").info("Completed after %sms.", i)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads change as often as they can: any gap between writes shows
+    try:
+        # Line-buffered, as a worker's stderr is.
+        with path.open("w", encoding="utf-8", buffering=1) as out:
+            configure_logging(level="INFO", fmt="json", stream=out)
+            threads = [threading.Thread(target=f) for f in (ours, theirs, ours, theirs)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        # Leave the loggers on an open stream: later tests in this process still log.
+        configure_logging(level="INFO", fmt="json", stream=io.StringIO())
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4000
+    assert all(isinstance(json.loads(line), dict) for line in lines)

@@ -309,25 +309,98 @@ def test_window_close_ends_the_open_interval(
     assert all(is_open(window, zone, p) for p in _sample_points(opened, closed))
 
 
-@settings(max_examples=100, deadline=None)
-@given(window=windows(), zone=zones, at=instants)
-def test_is_open_follows_the_local_wall_clock(
-    window: CallWindow, zone: ZoneInfo, at: datetime
+# Worked examples from published zone rules (each instant in UTC, the local reading in the
+# comment): New York is UTC-5 (EST) and UTC-4 (EDT), DST 2024 from 10 March 07:00 UTC to
+# 3 November 06:00 UTC; London is UTC+0 and UTC+1 (BST), BST 2024 from 31 March 01:00 UTC to
+# 27 October 01:00 UTC; Lord Howe is UTC+10:30, and UTC+11 in summer (to 6 April 15:00 UTC,
+# from 5 October 15:30 UTC in 2024); Kolkata is UTC+5:30 all year. 2024-06-14 is a Friday.
+DAY_9_TO_5 = CallWindow(hours=["09:00-17:00"])
+WORKWEEK_INDIA = CallWindow(hours=["09:00-18:00"], weekdays=["mon", "tue", "wed", "thu", "fri"])
+SPRING_GAP = CallWindow(hours=["02:30-04:00"])
+FALL_BACK_HOUR = CallWindow(hours=["01:00-02:00"])
+HALF_HOUR = CallWindow(hours=["09:00-09:30"])
+FIRST_THREE_DAYS = CallWindow(start_date=date(2024, 6, 10), expiry_date=date(2024, 6, 12))
+NIGHTS_10_TO_12 = CallWindow(
+    hours=["22:00-02:00"], start_date=date(2024, 6, 10), expiry_date=date(2024, 6, 12)
+)
+UTC_ZONE = ZoneInfo("UTC")
+KOLKATA = ZoneInfo("Asia/Kolkata")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("window", "zone", "at", "expected"),
+    [
+        (DAY_9_TO_5, NEW_YORK, utc(2024, 7, 1, 13, 0), True),  # 09:00 EDT
+        (DAY_9_TO_5, NEW_YORK, utc(2024, 7, 1, 12, 59), False),  # 08:59 EDT
+        (DAY_9_TO_5, NEW_YORK, utc(2024, 7, 1, 20, 59), True),  # 16:59 EDT
+        (DAY_9_TO_5, NEW_YORK, utc(2024, 7, 1, 21, 0), False),  # 17:00 EDT: the end is out
+        (DAY_9_TO_5, NEW_YORK, utc(2024, 1, 15, 13, 30), False),  # 08:30 EST
+        (DAY_9_TO_5, NEW_YORK, utc(2024, 1, 15, 14, 0), True),  # 09:00 EST
+        (SPRING_GAP, NEW_YORK, utc(2024, 3, 10, 6, 59), False),  # 01:59 EST
+        (SPRING_GAP, NEW_YORK, utc(2024, 3, 10, 7, 0), True),  # 03:00 EDT, right after the gap
+        (SPRING_GAP, NEW_YORK, utc(2024, 3, 10, 7, 59), True),  # 03:59 EDT
+        (SPRING_GAP, NEW_YORK, utc(2024, 3, 10, 8, 0), False),  # 04:00 EDT
+        (FALL_BACK_HOUR, NEW_YORK, utc(2024, 11, 3, 4, 59), False),  # 00:59 EDT
+        (FALL_BACK_HOUR, NEW_YORK, utc(2024, 11, 3, 5, 30), True),  # 01:30 EDT
+        (FALL_BACK_HOUR, NEW_YORK, utc(2024, 11, 3, 6, 30), True),  # 01:30 EST, the second time
+        (FALL_BACK_HOUR, NEW_YORK, utc(2024, 11, 3, 7, 0), False),  # 02:00 EST
+        (NIGHT_FRIDAY, LONDON, utc(2024, 6, 14, 21, 0), True),  # Friday 22:00 BST
+        (NIGHT_FRIDAY, LONDON, utc(2024, 6, 15, 0, 30), True),  # Saturday 01:30, Friday's range
+        (NIGHT_FRIDAY, LONDON, utc(2024, 6, 15, 21, 30), False),  # Saturday 22:30
+        (NIGHT_FRIDAY, LONDON, utc(2024, 6, 16, 0, 30), False),  # Sunday 01:30, Saturday's range
+        (NIGHT_FRIDAY, LONDON, utc(2024, 1, 12, 22, 0), True),  # Friday 22:00 GMT
+        (NIGHT_FRIDAY, LONDON, utc(2024, 1, 12, 21, 59), False),  # Friday 21:59 GMT
+        (HALF_HOUR, LORD_HOWE, utc(2024, 1, 9, 22, 0), True),  # 09:00 (UTC+11)
+        (HALF_HOUR, LORD_HOWE, utc(2024, 1, 9, 22, 30), False),  # 09:30 (UTC+11)
+        (HALF_HOUR, LORD_HOWE, utc(2024, 7, 9, 22, 0), False),  # 08:30 (UTC+10:30)
+        (HALF_HOUR, LORD_HOWE, utc(2024, 7, 9, 22, 30), True),  # 09:00 (UTC+10:30)
+        (WORKWEEK_INDIA, KOLKATA, utc(2024, 6, 17, 3, 30), True),  # Monday 09:00 IST
+        (WORKWEEK_INDIA, KOLKATA, utc(2024, 6, 17, 12, 29), True),  # Monday 17:59 IST
+        (WORKWEEK_INDIA, KOLKATA, utc(2024, 6, 17, 12, 30), False),  # Monday 18:00 IST
+        (WORKWEEK_INDIA, KOLKATA, utc(2024, 6, 15, 3, 30), False),  # Saturday 09:00 IST
+        (WORKWEEK_INDIA, KOLKATA, utc(2024, 6, 14, 22, 0), False),  # Saturday 03:30 IST
+        (FIRST_THREE_DAYS, UTC_ZONE, utc(2024, 6, 9, 23, 59), False),
+        (FIRST_THREE_DAYS, UTC_ZONE, utc(2024, 6, 10, 0, 0), True),
+        (FIRST_THREE_DAYS, UTC_ZONE, utc(2024, 6, 12, 23, 59), True),  # the expiry day is in
+        (FIRST_THREE_DAYS, UTC_ZONE, utc(2024, 6, 13, 0, 0), False),
+        (FIRST_THREE_DAYS, KOLKATA, utc(2024, 6, 9, 18, 30), True),  # 10 June 00:00 IST
+        (NIGHTS_10_TO_12, UTC_ZONE, utc(2024, 6, 10, 1, 0), False),  # the 9th's range
+        (NIGHTS_10_TO_12, UTC_ZONE, utc(2024, 6, 13, 1, 0), True),  # the 12th's range
+        (NIGHTS_10_TO_12, UTC_ZONE, utc(2024, 6, 13, 22, 30), False),  # after the expiry
+    ],
+)
+def test_is_open_worked_examples_on_published_zone_rules(
+    window: CallWindow, zone: ZoneInfo, at: datetime, expected: bool
 ) -> None:
-    wall = at.astimezone(zone)
-    minutes = wall.hour * 60 + wall.minute + wall.second / 60 + wall.microsecond / 6e7
-    expected = False
-    for text in window.hours:
-        first, last = text.split("-")
-        start = int(first[:2]) * 60 + int(first[3:])
-        end = int(last[:2]) * 60 + int(last[3:])
-        today = window.day_allowed(wall.date())
-        yesterday = window.day_allowed(wall.date() - timedelta(days=1))
-        if start < end:
-            expected |= today and start <= minutes < end
-        else:
-            expected |= (today and minutes >= start) or (yesterday and minutes < end)
-    assert is_open(window, zone, at) == expected
+    assert is_open(window, zone, at) is expected
+
+
+@settings(max_examples=100)
+@given(
+    window=windows().map(lambda w: CallWindow(hours=w.hours, weekdays=w.weekdays)),
+    zone=st.sampled_from([ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Etc/GMT+7")]),
+    at=instants,
+    weeks=st.integers(1, 10),
+)
+def test_without_dates_or_dst_a_window_repeats_every_week(
+    window: CallWindow, zone: ZoneInfo, at: datetime, weeks: int
+) -> None:
+    assert is_open(window, zone, at) == is_open(window, zone, at + timedelta(weeks=weeks))
+
+
+@settings(max_examples=100)
+@given(window=windows(), at=instants, hours=st.integers(-12, 14))
+def test_the_same_wall_clock_reading_gives_the_same_answer_in_any_fixed_offset_zone(
+    window: CallWindow, at: datetime, hours: int
+) -> None:
+    # Etc/GMT-3 is UTC+3 (POSIX signs): its clock reads UTC's plus three hours.
+    name = "Etc/GMT" if hours == 0 else f"Etc/GMT{-hours:+d}"
+    shifted = at - timedelta(hours=hours)
+    assert is_open(window, ZoneInfo(name), shifted) == is_open(window, ZoneInfo("UTC"), at)
 
 
 @settings(max_examples=40, deadline=None)

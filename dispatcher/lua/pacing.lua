@@ -1,15 +1,23 @@
--- GCRA reservation across several limits in one step (dispatcher/pacing.py holds the reference
--- arithmetic in Python, `plan`, which this mirrors line for line).
+-- GCRA reservation across several limits in one step (the arithmetic is explained in
+-- dispatcher/pacing.py; tests/test_pacing.py checks its properties against this script).
 --
 -- KEYS[i]   the theoretical arrival time (TAT, microseconds on the Redis clock) of limit i
 -- ARGV[1]   longest acceptable wait, microseconds
 -- ARGV[2i]  increment of limit i for this request (cost / rate), microseconds, rounded up
 -- ARGV[2i+1] tolerance of limit i ((burst - 1) / rate), microseconds, rounded down
+-- ARGV[2n+2] optional: "now" in microseconds instead of the server's clock (tests only: a clock
+--           they control makes the arithmetic exact whatever the machine's load)
 --
--- Returns {granted (0|1), wait_us, start_us}: the request may start wait_us after now, at start_us. When granted, every
--- limit's TAT has moved past the reserved start; when refused, nothing has changed.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+-- Returns {granted (0|1), wait_us, start_us}: the request may start wait_us after now, at
+-- start_us. When granted, every limit's TAT has moved past the reserved start; when refused,
+-- nothing has changed.
+local now
+if #ARGV >= 2 * #KEYS + 2 then
+  now = tonumber(ARGV[2 * #KEYS + 2])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local max_wait = tonumber(ARGV[1])
 
 local tats = {}

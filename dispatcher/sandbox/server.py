@@ -7,6 +7,7 @@ import logging
 import uvicorn
 
 from dispatcher.sandbox.app import create_app
+from dispatcher.sandbox.arrivals import StampingHttpProtocol
 from dispatcher.sandbox.config import SandboxConfig
 from dispatcher.sandbox.errors import ConnectionDropped
 
@@ -31,6 +32,7 @@ def build_server(config: SandboxConfig, *, host: str, port: int) -> uvicorn.Serv
         log_config=None,  # logging is configured by the entry point (dispatcher.logs)
         access_log=False,  # one line per request would cost more than the request itself
         lifespan="on",
+        http=StampingHttpProtocol,  # arrivals stamped by the kernel (see arrivals.py)
         timeout_graceful_shutdown=1,
         timeout_keep_alive=30,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, defaultdict, deque
 from typing import Any
 
@@ -11,30 +12,50 @@ WINDOW_S = 1.0
 
 
 class SlidingWindow:
-    """Arrival times within the last second, and the most ever seen at once."""
+    """Arrival times of the last seconds, and the most ever seen in any one second.
 
-    __slots__ = ("_times", "peak")
+    A second is the half-open interval (t - 1, t]. Arrivals are kernel stamps (see `arrivals`),
+    so one handled later may carry an earlier stamp than the one before it: each is inserted in
+    order and counted in every second it falls into. Two seconds of history are kept, so an
+    arrival handled up to a second late is counted exactly; one later than that is ignored.
+    """
+
+    __slots__ = ("_latest", "_times", "peak")
 
     def __init__(self) -> None:
         self._times: deque[float] = deque()
+        self._latest = float("-inf")
         self.peak = 0
 
     def expire(self, now: float) -> int:
-        """Drop arrivals older than one second; how many remain."""
+        """Forget what no longer matters at `now`; how many arrivals are in (now - 1, now]."""
+        self._latest = max(self._latest, now)
         times = self._times
-        while times and times[0] <= now - WINDOW_S:
+        while times and times[0] <= self._latest - 2 * WINDOW_S:
             times.popleft()
-        return len(times)
+        return bisect_right(times, now) - bisect_right(times, now - WINDOW_S)
 
     def add(self, now: float) -> None:
         """Count one arrival at `now` (monotonic seconds)."""
         self.expire(now)
-        self._times.append(now)
-        self.peak = max(self.peak, len(self._times))
+        if now <= self._latest - WINDOW_S:
+            return  # more than a second late: the seconds it belongs to were already judged
+        times = self._times
+        at = bisect_right(times, now)
+        times.insert(at, now)
+        # The seconds that end at this arrival or at a later one less than a second after it.
+        for index in range(at, len(times)):
+            end = times[index]
+            if end >= now + WINDOW_S:
+                break
+            inside = bisect_right(times, end) - bisect_right(times, end - WINDOW_S)
+            self.peak = max(self.peak, inside)
 
     def oldest(self) -> float | None:
-        """The oldest arrival still in the window."""
-        return self._times[0] if self._times else None
+        """The oldest arrival in the second that ends at the latest one seen."""
+        times = self._times
+        first = bisect_right(times, self._latest - WINDOW_S)
+        return times[first] if first < len(times) else None
 
 
 class Stats:
