@@ -117,6 +117,12 @@ NIGHT_FRIDAY = CallWindow(hours=["22:00-02:00"], weekdays=["fri"])
             local(NEW_YORK, 2024, 11, 3, 1, 5, fold=1),
             local(NEW_YORK, 2024, 11, 3, 1, 5, fold=1),
         ),
+        # ... and from the first 01:30, a range inside the repeated hour opens at its second showing.
+        (
+            CallWindow(hours=["01:10-01:20"]),
+            local(NEW_YORK, 2024, 11, 3, 1, 30),
+            local(NEW_YORK, 2024, 11, 3, 1, 10, fold=1),
+        ),
         # Lord Howe moves its clock by 30 minutes: 02:00 -> 02:30 on 2024-10-06.
         (
             CallWindow(hours=["02:10-02:20", "02:40-03:00"]),
