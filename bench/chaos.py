@@ -3,8 +3,9 @@ Redis restarts; then the invariants are checked and printed.
 
 * one worker process is SIGKILLed and a new one started every `--kill-every-s` seconds;
 * the sandbox answers 5 % of requests 5xx (not applied), hangs 2 % past the client's read timeout
-  (applied), cuts 1 % mid-response (applied), and refuses with 429 above its rate limit, which is
-  set below the workers' own pace so that 429s really happen;
+  (applied), cuts 1 % mid-response (applied), refuses 3 % with 429 whatever the pace, and 429s
+  every request above its rate limit, which is set below the workers' own pace (on a loaded
+  machine the workers may never reach it: the 3 % share makes 429s happen anyway);
 * Redis (AOF on) is restarted once, when a third of the contacts are done;
 * with `--self-healing` (what the reconciler is for, issue 9): Redis is SIGKILLed rather than shut
   down (AOF `everysec`); half the worker kills are SIGTERMs (graceful) instead of SIGKILLs; the
@@ -69,6 +70,7 @@ class ChaosConfig:
     threads: int = 4
     provider_rate_per_s: int = 40
     sandbox_rate_limit_per_s: int = 30
+    rate_limited_rate: float = 0.03
     error_rate: float = 0.05
     hang_rate: float = 0.02
     drop_rate: float = 0.01
@@ -162,8 +164,11 @@ class _Killer(threading.Thread):
         if self.config.cancelled_contacts:
             threading.Thread(target=self._cancel_second, daemon=True).start()
         while not self.stop.wait(self.config.kill_every_s):
-            self._kill_one(sigterm=self.rng.random() < self.config.sigterm_share)
-            self.workers.start(1)
+            # Kills wait for the replacements to boot: on a loaded machine a worker can take
+            # longer than `kill_every_s` to start, and killing faster than workers boot would
+            # leave none at work, which tests the machine rather than the dispatcher.
+            if self._kill_one(sigterm=self.rng.random() < self.config.sigterm_share):
+                self.workers.start(1)
             done = self._progress()
             at = self.config.restart_redis_at
             if at is not None and self.report.redis_restarts == 0 and done >= at:
@@ -186,12 +191,15 @@ class _Killer(threading.Thread):
                 self._retry(lambda: self.controls.cancel_second())
                 return
 
-    def _kill_one(self, *, sigterm: bool) -> None:
-        # The newest process is spared: killing workers before they boot tests nothing.
-        alive = self.workers.alive()[:-1] or self.workers.alive()
-        if not alive:
-            return
-        victim = self.rng.choice(alive)
+    def _kill_one(self, *, sigterm: bool, force: bool = False) -> bool:
+        """Kill a booted worker other than the newest booted one; False when there is none
+        (unless `force`: then any live worker but the newest)."""
+        alive = self.workers.alive()
+        booted = [p for p in alive if self.workers.booted(p)]
+        candidates = booted[:-1] if not force else (alive[:-1] or alive)
+        if not candidates:
+            return False
+        victim = self.rng.choice(candidates)
         if sigterm:
             self.workers.terminate(victim)
             self.report.sigterms += 1
@@ -199,15 +207,16 @@ class _Killer(threading.Thread):
             self.workers.kill(victim)
             self.report.kills += 1
         self.last_fault = time.monotonic()
+        return True
 
     def _pause_and_resume(self) -> None:
         self._retry(lambda: self.controls.pause())
         self.report.pauses += 1
         # At once: creates started before the pause are still in flight (the provider is slow),
         # so the killed worker leaves a batch `sending` in a paused campaign.
-        self._kill_one(sigterm=False)
-        self.report.kills_while_paused += 1
-        self.workers.start(1)
+        if self._kill_one(sigterm=False, force=True):
+            self.report.kills_while_paused += 1
+            self.workers.start(1)
         time.sleep(1.0)
         self._retry(lambda: self.controls.resume())
         self.last_fault = time.monotonic()
@@ -286,6 +295,7 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
         "hang_s": config.read_timeout_s * 2,
         "drop_rate": config.drop_rate,
         "rate_limit_per_s": config.sandbox_rate_limit_per_s,
+        "rate_limited_rate": config.rate_limited_rate,
         "latency_ms": config.latency_ms,
     }
     fsync = "everysec" if config.redis_kill else "always"

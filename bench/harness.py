@@ -225,6 +225,7 @@ class WorkerGroup:
     threads: int = 8
     shutdown_timeout_ms: int = 3000
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log_paths: dict[int, Path] = field(default_factory=dict)
 
     def start(self, count: int = 1) -> list[subprocess.Popen[bytes]]:
         started = []
@@ -239,8 +240,14 @@ class WorkerGroup:
                     args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
             self.processes.append(process)
+            self.log_paths[process.pid] = path
             started.append(process)
         return started
+
+    def booted(self, process: subprocess.Popen[bytes]) -> bool:
+        """Whether the process's worker has booted (its `worker.booted` line is in its log)."""
+        with self.log_paths[process.pid].open("rb") as log:
+            return b"worker.booted" in log.read(1 << 20)
 
     def alive(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.processes if p.poll() is None]

@@ -75,6 +75,11 @@ def _outcomes(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="API requests per second (all endpoints, sliding 1 s window); above: 429 + Retry-After.",
 )
 @click.option(
+    "--rate-limited-rate",
+    type=float,
+    help="Share of API requests answered 429 + Retry-After: 1 whatever the rate (not applied).",
+)
+@click.option(
     "--require-gender/--no-require-gender",
     default=None,
     help="record.gender mandatory, as the reference's table says (default; its samples omit it).",

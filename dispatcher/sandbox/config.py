@@ -51,6 +51,7 @@ RUNTIME_FIELDS = frozenset(
         "hang_s",
         "drop_rate",
         "rate_limit_per_s",
+        "rate_limited_rate",
         "balance",
         "ivr_press_probability",
         "require_gender",
@@ -174,6 +175,7 @@ class SandboxConfig(BaseModel):
     hang_s: float = Field(120.0, ge=0)
     drop_rate: float = Field(0.0, ge=0, le=1)
     rate_limit_per_s: int | None = Field(None, ge=1)
+    rate_limited_rate: float = Field(0.0, ge=0, le=1)
     # --- fidelity: where the reference is stricter, or says two things --------------------------
     require_gender: bool = Field(
         True, description="record.gender is mandatory (the reference's table; its samples omit it)."

@@ -1,6 +1,7 @@
 """Fault injection for the API endpoints: rate limiting, 5xx, hangs and dropped connections.
 
-Each arriving request first meets the rate limiter (429 with Retry-After, not applied), then one
+Each arriving request first meets the rate limiter (429 with Retry-After, not applied: a share
+`rate_limited_rate` of requests whatever the pace, and every request above `rate_limit_per_s`), then one
 draw decides its fate: a 5xx answer (not applied), a hang (applied, answered `hang_s` late), a
 drop (applied, connection cut mid-response) or nothing. Every injected fault goes to the log that
 `/_sandbox/stats` exposes, so tests can tell exactly what was applied.
@@ -48,18 +49,22 @@ class Faults:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self._rng = random.Random(f"faults:{config.seed}")
-        self._admitted = SlidingWindow()
         self.log: list[FaultEntry] = []
+        self.reset()
 
     def reset(self) -> None:
         """Forget the log and the rate window."""
         self._rng = random.Random(f"faults:{self.config.seed}")
+        # A stream of its own, so turning the 429 share on does not change the other draws.
+        self._rng_429 = random.Random(f"faults-429:{self.config.seed}")
         self._admitted = SlidingWindow()
         self.log = []
 
     def retry_after_s(self, now: float) -> int | None:
         """None if the request is admitted; else the Retry-After seconds of a 429."""
+        share = self.config.rate_limited_rate
+        if share and self._rng_429.random() < share:
+            return 1
         limit = self.config.rate_limit_per_s
         if limit is None:
             return None
