@@ -50,7 +50,7 @@ def make_broker(
     kwargs: dict[str, Any] = {}
     if middleware is not None:
         kwargs["middleware"] = middleware
-    broker = FailoverRedisBroker(  # type: ignore[no-untyped-call] # dramatiq is untyped
+    broker = FailoverRedisBroker(
         client=client,
         namespace=Keys(settings.key_prefix).dramatiq_namespace,
         heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
