@@ -37,7 +37,8 @@ def _batch_us(store: StateStore, cid: str, bn: int) -> float:
     token = secrets.token_hex(8)
     started = time.perf_counter()
     claim = store.claim_batch(cid, bn, 60_000, token)
-    assert claim.outcome == "claimed" and not claim.unconfirmed, claim
+    assert claim.outcome == "claimed", claim
+    assert not claim.unconfirmed, claim
     sent = store.mark_sent(cid, bn, token, f"call-{cid}-{bn}", claim.phones, now_ms() + 60_000)
     assert not sent.unconfirmed, sent
     return (time.perf_counter() - started) * 1e6

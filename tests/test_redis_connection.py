@@ -87,7 +87,8 @@ def test_sentinels_are_used_instead_of_the_url() -> None:
     assert pool.connection_kwargs["password"] == "data-pw"
     sentinel_kwargs = pool.sentinel_manager.sentinel_kwargs
     assert sentinel_kwargs["password"] == "sentinel-pw"
-    assert "data-pw" in settings.secrets() and "sentinel-pw" in settings.secrets()
+    assert "data-pw" in settings.secrets()
+    assert "sentinel-pw" in settings.secrets()
 
 
 def test_no_client_retries_a_command_by_itself() -> None:
@@ -106,12 +107,14 @@ def test_no_client_retries_a_command_by_itself() -> None:
 def test_tls_options_go_to_rediss_urls_and_to_sentinel_nodes_only_when_asked() -> None:
     tls = {"redis_tls_ca_file": "/ca.pem", "redis_tls_check_hostname": False}
     url = client_options(redis_target(_settings(redis_url="rediss://h:6380/0", **tls)))
-    assert url["ssl_ca_certs"] == "/ca.pem" and url["ssl_check_hostname"] is False
+    assert url["ssl_ca_certs"] == "/ca.pem"
+    assert url["ssl_check_hostname"] is False
     plain = client_options(redis_target(_settings(redis_url="redis://h:6379/0", **tls)))
     assert "ssl_ca_certs" not in plain
     sentinel = {"redis_sentinels": "s:1", "redis_sentinel_master": "m", **tls}
     nodes = client_options(redis_target(_settings(redis_tls=True, **sentinel)))
-    assert nodes["ssl"] is True and nodes["ssl_ca_certs"] == "/ca.pem"
+    assert nodes["ssl"] is True
+    assert nodes["ssl_ca_certs"] == "/ca.pem"
     assert "ssl" not in sentinel_options(redis_target(_settings(redis_tls=True, **sentinel)))
     assert sentinel_options(redis_target(_settings(redis_sentinel_tls=True, **sentinel)))["ssl"]
 
@@ -163,9 +166,11 @@ def test_an_unconfirmed_claim_says_why_and_a_confirmed_one_does_not(
     # With WAIT 0 (no replica asked for) the same pipeline confirms.
     zero = StateStore(redis_client, settings.key_prefix, durability=Durability("replica", 0, 20))
     again = zero.claim_batch("c1", 1, 60_000, "tok2")
-    assert again.outcome == "claimed" and again.unconfirmed == ""
+    assert again.outcome == "claimed"
+    assert again.unconfirmed == ""
     sent = zero.mark_sent("c1", 1, "tok2", "call-1", list(again.phones), 0)
-    assert sent.moved == 2 and sent.unconfirmed == ""
+    assert sent.moved == 2
+    assert sent.unconfirmed == ""
 
 
 def test_a_replaced_consumer_requeues_what_its_predecessor_left_stranded(
@@ -190,10 +195,8 @@ def test_a_replaced_consumer_requeues_what_its_predecessor_left_stranded(
     taken = next(second)
     # The two stranded ones went back to the queue (one is fetched again right away); the one
     # a worker is running was left alone.
-    assert (
-        taken is not None
-        and taken.options["redis_message_id"] != running.options["redis_message_id"]
-    )
+    assert taken is not None
+    assert taken.options["redis_message_id"] != running.options["redis_message_id"]
     assert redis_client.llen(f"{namespace}:{queue}") == 1
     second.ack(running)
     second.ack(taken)
