@@ -125,7 +125,12 @@ class Settings(BaseSettings):
         ),
     )
     claim_durability_replicas: int = Field(
-        1, ge=1, description="Replicas that must confirm a claim (count only promotable ones)."
+        1,
+        ge=0,
+        description=(
+            "Replicas that must confirm a claim (count only promotable ones); 0 only with `aof` "
+            "(a single Redis whose own AOF must have it)."
+        ),
     )
     claim_durability_timeout_ms: int = Field(
         500, ge=1, le=60_000, description="How long a claim waits for its confirmation."
@@ -396,6 +401,11 @@ class Settings(BaseSettings):
         if self.redis_sentinels is not None and self.redis_sentinel_master is None:
             raise ValueError(
                 "DISPATCHER_REDIS_SENTINEL_MASTER must name the service the Sentinels monitor"
+            )
+        if self.claim_durability == "replica" and self.claim_durability_replicas < 1:
+            raise ValueError(
+                "DISPATCHER_CLAIM_DURABILITY_REPLICAS must be at least 1 with "
+                "DISPATCHER_CLAIM_DURABILITY=replica"
             )
         return self
 

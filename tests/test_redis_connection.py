@@ -65,6 +65,13 @@ def test_sentinels_without_a_master_name_are_refused() -> None:
         load_settings(redis_sentinels="s1:1", _env_file=None)
 
 
+def test_replica_durability_needs_a_replica_to_wait_for() -> None:
+    with pytest.raises(ConfigurationError, match="REPLICAS must be at least 1 with"):
+        load_settings(claim_durability="replica", claim_durability_replicas=0, _env_file=None)
+    aof = load_settings(claim_durability="aof", claim_durability_replicas=0, _env_file=None)
+    assert aof.claim_durability_replicas == 0
+
+
 def _settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
