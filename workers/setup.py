@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dramatiq
-import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -16,6 +15,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from dispatcher.errors import StateError
 from dispatcher.logs import get_logger
 from dispatcher.metrics import worker_middleware
 from dispatcher.queue import make_broker
@@ -41,7 +41,7 @@ def _check_durability(store: StateStore) -> None:
     """
     try:
         require_support(store.client, store.durability)
-    except redis.RedisError as exc:
+    except StateError as exc:
         log.warning("redis.durability_unchecked", error=str(exc), where="worker start")
 
 

@@ -26,7 +26,7 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from dispatcher.errors import ConfigurationError
+from dispatcher.errors import ConfigurationError, StateError
 
 __all__ = ["NO_DURABILITY", "Durability", "require_support", "unconfirmed_reason"]
 
@@ -92,7 +92,8 @@ def unconfirmed_reason(durability: Durability, ack: Any) -> str:
 
 
 def require_support(client: redis.Redis, durability: Durability) -> None:
-    """`ConfigurationError` (one line) when the server cannot give `durability`.
+    """`ConfigurationError` (one line) when the server cannot give `durability`; `StateError`
+    when it does not answer.
 
     Only `aof` needs a check: `WAIT` exists since Redis 3.0. `WAITAOF 0 0 0` asks for nothing, so
     a server that knows it answers at once; an older one says the command is unknown.
@@ -101,11 +102,17 @@ def require_support(client: redis.Redis, durability: Durability) -> None:
         return
     try:
         client.execute_command("WAITAOF", 0, 0, 0)  # type: ignore[no-untyped-call] # redis-py
+        return
     except redis.ResponseError as exc:
         if "unknown command" not in str(exc).lower():
             return  # it knows the command (e.g. refused on a replica): the claims will say more
+    except redis.RedisError as exc:
+        raise StateError(f"redis: {exc}") from exc
+    try:
         version = client.info("server").get("redis_version", "unknown")
-        raise ConfigurationError(
-            f"DISPATCHER_CLAIM_DURABILITY=aof needs WAITAOF (Redis 7.2+); this Redis is "
-            f"{version}: use `replica` (WAIT) or upgrade"
-        ) from None
+    except redis.RedisError as exc:
+        raise StateError(f"redis: {exc}") from exc
+    raise ConfigurationError(
+        f"DISPATCHER_CLAIM_DURABILITY=aof needs WAITAOF (Redis 7.2+); this Redis is "
+        f"{version}: use `replica` (WAIT) or upgrade"
+    )
