@@ -14,6 +14,9 @@ object callers hold; each concern lives in its own module and class:
 * `events`: the event stream's readers and the webhook deliveries waiting to be sent;
 * `shared`: the do-not-call list, deployment-wide values, locks, events;
 * `activity`: dials and outcomes per minute, and the recent events, for the console.
+
+How the client is built (a URL or Sentinels, TLS) is `connection`'s; what a claim must reach before
+it is acted on (`WAIT` / `WAITAOF`) is `durability`'s.
 """
 
 from __future__ import annotations
