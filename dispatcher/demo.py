@@ -53,14 +53,14 @@ class DemoOptions:
 
 
 @contextlib.contextmanager
-def _redis(settings: Settings, console: Console) -> Iterator[str]:
-    if settings.redis_url is not None:
-        console.print(f"Redis: {settings.redis_url} (from DISPATCHER_REDIS_URL)")
-        yield settings.redis_url
+def _redis(settings: Settings, console: Console) -> Iterator[Settings]:
+    if settings.has_redis():
+        console.print(f"Redis: {settings.redis_where()} (from the environment)")
+        yield settings
         return
     with EmbeddedRedis() as server:
         console.print(f"Redis: embedded redis-server on port {server.port}")
-        yield server.url
+        yield settings.model_copy(update={"redis_url": server.url})
 
 
 @contextlib.contextmanager
@@ -86,10 +86,10 @@ def _provider(settings: Settings, speedup: float, console: Console) -> Iterator[
 
 
 @contextlib.contextmanager
-def _workers(settings: Settings, redis_url: str, threads: int) -> Iterator[None]:
+def _workers(settings: Settings, threads: int) -> Iterator[None]:
     from workers.setup import build_worker_app
 
-    app = build_worker_app(settings, redis_url)
+    app = build_worker_app(settings)
     worker = dramatiq.Worker(app.broker, worker_threads=threads, worker_timeout=100)
     worker.start()
     try:
@@ -110,13 +110,13 @@ def run_demo(settings: Settings, options: DemoOptions, out: TextIO) -> SubmitRep
     contacts_path = options.contacts_file or _sample("contacts.csv")
     options.output_dir.mkdir(parents=True, exist_ok=True)
     log_path = options.output_dir / "demo.log"
-    with log_path.open("a", encoding="utf-8") as log_file, _redis(settings, console) as redis_url:
+    with log_path.open("a", encoding="utf-8") as log_file, _redis(settings, console) as base:
         # The console shows progress; the structured logs of this run go to a file.
         configure_logging(
             level=settings.log_level, fmt="json", secrets=settings.secrets(), stream=log_file
         )
         console.print(f"Logs: {log_path}")
-        return _run(settings, options, console, out, spec, contacts_path, redis_url)
+        return _run(base, options, console, out, spec, contacts_path)
 
 
 def _run(
@@ -126,13 +126,11 @@ def _run(
     out: TextIO,
     spec: Any,
     contacts_path: Path,
-    redis_url: str,
 ) -> SubmitReport:
-    base = settings.model_copy(update={"redis_url": redis_url})
-    with _provider(base, options.speedup, console) as run_settings:
-        store = StateStore.connect(redis_url, run_settings.key_prefix)
+    with _provider(settings, options.speedup, console) as run_settings:
+        store = StateStore.from_settings(run_settings)
         with (
-            _workers(run_settings, redis_url, options.threads),
+            _workers(run_settings, options.threads),
             _console(run_settings, options, console) as stay_up,
         ):
             console.print(f"Workers: {options.threads} threads in this process")

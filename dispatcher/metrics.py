@@ -90,6 +90,12 @@ WEBHOOK_RECEIPTS = Counter(
     "Webhooks received, by payload kind and outcome.",
     ["kind", "outcome"],
 )
+UNCONFIRMED_WRITES = Counter(
+    "dispatcher_unconfirmed_writes_total",
+    "Writes that DISPATCHER_CLAIM_DURABILITY did not see confirmed in time, by step: `claim` (the"
+    " batch was given back, not dialled) or `sent` (the record of a create, waited for again).",
+    ["step"],
+)
 HTTP_REQUESTS = Counter(
     "dispatcher_http_requests_total",
     "HTTP API requests by method, route template and status.",
@@ -117,6 +123,11 @@ def observe_dials(phones: int) -> None:
 def observe_pacing_wait(actor: str, wait_s: float) -> None:
     """A pacing wait a worker is about to sleep (0 when the budget had room)."""
     PACING_WAIT.labels(actor).observe(max(wait_s, 0.0))
+
+
+def observe_unconfirmed(step: str) -> None:
+    """A claim (`claim`) or a sent record (`sent`) whose durability was not confirmed in time."""
+    UNCONFIRMED_WRITES.labels(step).inc()
 
 
 def observe_webhook(kind: str, outcome: str) -> None:

@@ -19,6 +19,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from dispatcher.broker_consumer import FailoverRedisBroker
 from dispatcher.errors import StateError
 from dispatcher.intake.contract import intake_queue
 from dispatcher.settings import Settings
@@ -44,11 +45,12 @@ MAX_DELAY_MS = 7 * 24 * 3600 * 1000 - 60_000
 def make_broker(
     settings: Settings, client: redis.Redis, middleware: list[Any] | None = None
 ) -> RedisBroker:
-    """A RedisBroker on `client`, namespaced under the settings' key prefix."""
+    """A RedisBroker on `client`, namespaced under the settings' key prefix, whose consumers
+    survive a Redis failover (`dispatcher.broker_consumer`)."""
     kwargs: dict[str, Any] = {}
     if middleware is not None:
         kwargs["middleware"] = middleware
-    broker = RedisBroker(  # type: ignore[no-untyped-call] # dramatiq's __init__ is untyped
+    broker = FailoverRedisBroker(
         client=client,
         namespace=Keys(settings.key_prefix).dramatiq_namespace,
         heartbeat_timeout=settings.broker_heartbeat_timeout_ms,

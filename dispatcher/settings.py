@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from dispatcher.access.tokens import ApiToken, check_unique, parse_token_list
@@ -80,6 +80,60 @@ class Settings(BaseSettings):
     # --- redis / queue --------------------------------------------------------------------------
     redis_url: str | None = Field(
         None, description="Redis to use; unset means start an embedded redis-server (demo only)."
+    )
+    redis_sentinels: str | None = Field(
+        None,
+        description=(
+            "Sentinels to ask where the master is (`host:port,host:port`); when set, used "
+            "instead of redis_url, and clients follow a failover without a restart."
+        ),
+    )
+    redis_sentinel_master: str | None = Field(
+        None, min_length=1, description="The service name the Sentinels monitor (`mymaster`)."
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        None, description="The Sentinels' own password (requirepass on the Sentinels)."
+    )
+    redis_username: str | None = Field(
+        None, description="ACL user on the data nodes under Sentinel (a URL carries its own)."
+    )
+    redis_password: SecretStr | None = Field(
+        None, description="Password of the data nodes under Sentinel (a URL carries its own)."
+    )
+    redis_tls: bool = Field(False, description="TLS to the data nodes the Sentinels name.")
+    redis_sentinel_tls: bool = Field(False, description="TLS to the Sentinels themselves.")
+    redis_tls_ca_file: str | None = Field(
+        None, description="CA bundle that signed the Redis servers' certificates (TLS)."
+    )
+    redis_tls_cert_file: str | None = Field(
+        None, description="Client certificate, when the servers ask for one (TLS)."
+    )
+    redis_tls_key_file: str | None = Field(None, description="The client certificate's key.")
+    redis_tls_check_hostname: bool = Field(
+        True,
+        description=(
+            "Check the server certificate's name; Sentinels report IP addresses unless they "
+            "run with `announce-hostnames yes`, so the certificate needs an IP SAN or this off."
+        ),
+    )
+    claim_durability: Literal["none", "replica", "aof"] = Field(
+        "none",
+        description=(
+            "What a batch's claim (and its `sent` record) must reach before the create is sent "
+            "(and before its message is acknowledged): `replica` waits for WAIT, `aof` for "
+            "WAITAOF (Redis 7.2+); unconfirmed in time, the batch is not dialled."
+        ),
+    )
+    claim_durability_replicas: int = Field(
+        1,
+        ge=0,
+        description=(
+            "Replicas that must confirm a claim (count only promotable ones); 0 only with `aof` "
+            "(a single Redis whose own AOF must have it)."
+        ),
+    )
+    claim_durability_timeout_ms: int = Field(
+        500, ge=1, le=60_000, description="How long a claim waits for its confirmation."
     )
     key_prefix: str = Field("dispatcher", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     queue_name: str = Field("dispatcher", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -332,6 +386,39 @@ class Settings(BaseSettings):
             raise ValueError(f"a Redis URL starts with {schemes}")
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from dispatcher.store.connection import parse_sentinels
+
+        parse_sentinels(value)  # a ValueError names the bad entry
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _sentinel_needs_master(self) -> Settings:
+        if self.redis_sentinels is not None and self.redis_sentinel_master is None:
+            raise ValueError(
+                "DISPATCHER_REDIS_SENTINEL_MASTER must name the service the Sentinels monitor"
+            )
+        if self.claim_durability == "replica" and self.claim_durability_replicas < 1:
+            raise ValueError(
+                "DISPATCHER_CLAIM_DURABILITY_REPLICAS must be at least 1 with "
+                "DISPATCHER_CLAIM_DURABILITY=replica"
+            )
+        return self
+
+    def has_redis(self) -> bool:
+        """True when a Redis is configured (a URL or Sentinels)."""
+        return self.redis_url is not None or self.redis_sentinels is not None
+
+    def redis_where(self) -> str:
+        """Where Redis is, for messages: never a password."""
+        from dispatcher.store.connection import redis_target
+
+        return redis_target(self).describe()
+
     @field_validator("api_tokens", mode="before")
     @classmethod
     def _plain_tokens_have_every_scope(cls, value: Any) -> Any:
@@ -351,6 +438,8 @@ class Settings(BaseSettings):
             self.webhook_secret,
             self.metrics_token,
             self.callback_secret,
+            self.redis_password,
+            self.redis_sentinel_password,
         )
         for secret in secrets:
             if secret is not None:
@@ -378,7 +467,8 @@ def settings_error_message(exc: ValidationError) -> str:
         name = f"{ENV_PREFIX}{location[0].upper()}" if location else ENV_PREFIX + "*"
         where = ".".join([name, *location[1:]])
         message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
+        # A check across several variables names them itself.
+        parts.append(f"{where}: {message}" if location else message)
     return "; ".join(parts)
 
 

@@ -26,6 +26,8 @@ EXPECTED = {
     "bench.poll_efficiency": {"poll_gets_per_api_call_polling", "poll_lag_p50_s_webhooks"},
     "bench.redis_footprint": {"redis_bytes_per_contact"},
     "bench.chaos": {"chaos_run", "chaos_phones_created_more_than_once"},
+    "bench.claim_cost": {"claim_cost_per_batch_replica_us"},
+    "bench.failover": {"failover_double_created_none", "failover_double_created_replica"},
     "bench.submit_profile": {"submit_profile_per_row", "submit_profile_add_contacts_server_time"},
     "bench.console_scale": {"console_list_page_ms", "console_campaign_page_redis_commands"},
     "bench.reconciler_cost": {

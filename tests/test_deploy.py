@@ -27,6 +27,7 @@ from packaging.version import Version
 
 from dispatcher.queue import queue_for
 from dispatcher.settings import Settings
+from dispatcher.store.connection import parse_sentinels
 from dispatcher.store.keys import ACTOR_POLL, ACTOR_SEND_BATCH, Keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -271,9 +272,10 @@ def variables_in_deploy() -> set[str]:
     found |= set(one("Secret", "dispatcher-secrets")["stringData"])
     for deployment in ("dispatcher-web", "dispatcher-worker"):
         found |= {e["name"] for e in container(one("Deployment", deployment)).get("env", [])}
-    compose = documents(DEPLOY / "docker-compose.yml")[0]
-    for service in compose["services"].values():
-        found |= set(service.get("environment") or {})
+    for name in ("docker-compose.yml", "docker-compose.sentinel.yml"):
+        compose = documents(DEPLOY / name)[0]
+        for service in compose["services"].values():
+            found |= set(service.get("environment") or {})
     return found
 
 
@@ -296,7 +298,8 @@ def test_the_secrets_hold_the_secrets_and_the_config_does_not() -> None:
     assert not sensitive & config
 
 
-def test_the_compose_file_is_valid_against_the_compose_specification() -> None:
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.sentinel.yml"])
+def test_the_compose_file_is_valid_against_the_compose_specification(name: str) -> None:
     schema_text = (
         resources.files("check_jsonschema.builtin_schemas.vendor")
         .joinpath("compose-spec.json")
@@ -304,7 +307,7 @@ def test_the_compose_file_is_valid_against_the_compose_specification() -> None:
     )
     schema = json.loads(schema_text)
     validator = jsonschema.Draft202012Validator(schema)
-    compose = documents(DEPLOY / "docker-compose.yml")[0]
+    compose = documents(DEPLOY / name)[0]
     errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(compose)]
     assert errors == []
     broken = {**compose, "services": {"web": {"image": "x", "restart": 3}}}
@@ -454,3 +457,30 @@ def test_the_procfile_lists_web_and_worker_like_the_manifests() -> None:
     assert option(worker_args, "--worker-shutdown-timeout") == option(
         manifest_args, "--worker-shutdown-timeout"
     )
+
+
+def test_the_sentinel_compose_file_points_web_and_workers_at_its_sentinels() -> None:
+    base = documents(DEPLOY / "docker-compose.yml")[0]["services"]
+    services = documents(DEPLOY / "docker-compose.sentinel.yml")[0]["services"]
+    sentinels = sorted(name for name in services if name.startswith("sentinel-"))
+    assert len(sentinels) == 3
+    replica = services["redis-replica"]["command"]
+    assert option(replica, "--appendonly") == "yes"
+    assert option(replica, "--replicaof") == "redis"
+    for name in sentinels:
+        script = services[name]["command"][-1]
+        assert "'sentinel monitor mymaster redis 6379 2'" in script
+        assert "--sentinel" in script
+    for name in ("web", "worker"):
+        assert name in base
+        env = services[name]["environment"]
+        settings = Settings(
+            redis_sentinels=env["DISPATCHER_REDIS_SENTINELS"],
+            redis_sentinel_master=env["DISPATCHER_REDIS_SENTINEL_MASTER"],
+            claim_durability=env["DISPATCHER_CLAIM_DURABILITY"],
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        hosts = {host for host, _ in parse_sentinels(settings.redis_sentinels or "")}
+        assert hosts == set(sentinels)
+        assert settings.redis_sentinel_master == "mymaster"
+        assert settings.claim_durability == "replica"

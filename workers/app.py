@@ -13,9 +13,11 @@ from workers.setup import build_worker_app
 settings = load_settings()
 configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets())
 # Fail at start, not on the first message: a worker that cannot do its job must not look healthy.
-if settings.redis_url is None:
-    raise ConfigurationError("DISPATCHER_REDIS_URL must be set for worker processes")
+if not settings.has_redis():
+    raise ConfigurationError(
+        "DISPATCHER_REDIS_URL (or DISPATCHER_REDIS_SENTINELS) must be set for worker processes"
+    )
 if settings.effebot_api_key is None:
     raise ConfigurationError("DISPATCHER_EFFEBOT_API_KEY must be set for worker processes")
-app = build_worker_app(settings, settings.redis_url)
+app = build_worker_app(settings)
 broker = app.broker

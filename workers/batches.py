@@ -19,6 +19,8 @@ them again.
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -38,13 +40,13 @@ from dispatcher.effebot.requests import (
     CreateFromTemplateRequest,
     Record,
 )
-from dispatcher.errors import CampaignNotFound
+from dispatcher.errors import CampaignNotFound, StateError
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import get_logger
-from dispatcher.metrics import observe_dials, observe_pacing_wait
+from dispatcher.metrics import observe_dials, observe_pacing_wait, observe_unconfirmed
 from dispatcher.outcomes import backoff_s
 from dispatcher.spec import CampaignSpec, parse_stored_spec
-from dispatcher.store import now_ms
+from dispatcher.store import Claim, Sent, now_ms
 from dispatcher.store.keys import ACTOR_CONTROL
 from dispatcher.windows import ALWAYS_OPEN_KEY, load_zone, next_open
 from workers.context import WorkerContext
@@ -165,13 +167,23 @@ def _send_batch(
             return
 
     token = secrets.token_hex(8)
-    claim = store.claim_batch(
-        campaign_id,
-        batch_no,
-        int(batch_lease_s(ctx) * 1000),
-        token,
-        daily_cap=ctx.settings.max_dials_per_number_per_day,
-    )
+    try:
+        claim = store.claim_batch(
+            campaign_id,
+            batch_no,
+            int(batch_lease_s(ctx) * 1000),
+            token,
+            daily_cap=ctx.settings.max_dials_per_number_per_day,
+        )
+    except StateError:
+        # The claim may have landed without its answer reaching us (a failover, a reset): once
+        # Redis answers, give back what this token claimed (nobody was dialled under it), so the
+        # run from the top finds the batch `pending` rather than `sending` until its lease ends.
+        _give_back_unanswered(ctx, campaign_id, batch_no, token)
+        raise
+    if claim.outcome == "claimed" and claim.unconfirmed:
+        _claim_not_durable(ctx, campaign_id, batch_no, token, list(claim.phones), claim, attempt)
+        return
     if claim.outcome == "sending":
         log.debug("batch.claimed_elsewhere")
         return
@@ -280,7 +292,7 @@ def _create(
     planned_ms = None if planned_at is None else int(planned_at.timestamp() * 1000)
     # The provider created the calls: this must be recorded whatever Redis is doing right now,
     # or the batch would look `sending` and end `unknown` (or worse, be lost from polling).
-    sent = retry_state(
+    sent = _record_sent(
         ctx,
         lambda: store.mark_sent(campaign_id, batch_no, token, api_call_id, phones, due, planned_ms),
     )
@@ -299,6 +311,79 @@ def _create(
     elif sent.campaign_status == CampaignStatus.PAUSED and planned_at is not None:
         ctx.send(ACTOR_CONTROL, (campaign_id, "park"))
     ensure_poll(ctx, campaign_id, due)
+
+
+#: A batch whose claim was not confirmed durable is tried again this much later. Each try waits
+#: for its pacing slot first, so a replica that stays away costs at most the provider's pace.
+UNCONFIRMED_RETRY_S = 2.0
+
+
+def _give_back_unanswered(ctx: WorkerContext, campaign_id: str, batch_no: int, token: str) -> None:
+    """Compare-and-release a claim whose answer was lost (only if it holds `token`)."""
+    store = ctx.store
+
+    def give_back() -> str:
+        phones = store.batch_phones(campaign_id, batch_no)
+        return store.release_batch(campaign_id, batch_no, token, phones, deadline_ms=now_ms())
+
+    if retry_state(ctx, give_back) == "pending":
+        log.info("batch.claim_given_back", reason="the claim's answer was lost")
+
+
+def _claim_not_durable(
+    ctx: WorkerContext,
+    campaign_id: str,
+    batch_no: int,
+    token: str,
+    phones: list[str],
+    claim: Claim,
+    attempt: int,
+) -> None:
+    """The claim did not reach the replicas (or the disk) in time: dial nobody, give it back.
+
+    If the primary is lost before the release is replicated too, the batch is found either
+    `pending` (the claim was lost: a message sends it) or `sending` under this token (the claim
+    survived): its lease then runs out and the reconciler ends it `unknown`, never dialling it.
+    """
+    observe_unconfirmed("claim")
+    released = retry_state(ctx, lambda: _release(ctx, campaign_id, batch_no, token, phones))
+    log.warning(
+        "batch.claim_not_durable",
+        reason=claim.unconfirmed,
+        durability=ctx.settings.claim_durability,
+        phones=len(phones),
+        retry_in_s=UNCONFIRMED_RETRY_S,
+    )
+    if released != "cancelled":
+        # '' means the claim was gone already (a failover lost it): the batch is `pending` again
+        # with nobody to send it; an extra message for a batch someone else holds does nothing.
+        _again(ctx, campaign_id, batch_no, UNCONFIRMED_RETRY_S, attempt)
+
+
+def _record_sent(ctx: WorkerContext, write: Callable[[], Sent]) -> Sent:
+    """Record `sent` (idempotent) until Redis takes it and, with durability on, confirms it.
+
+    The create has happened, so this never gives the batch back. While the record is not
+    confirmed it is written again (on the promoted replica after a failover, where the durable
+    claim still says `sending` under this token, so the api call id is kept); the message stays
+    unacknowledged meanwhile. After `redis_outage_max_s` it is logged and the message acked: the
+    durable claim still keeps a redelivery from dialling again (at worst the batch ends `unknown`).
+    """
+    started = time.monotonic()
+    while True:
+        sent = retry_state(ctx, write)
+        if not sent.unconfirmed:
+            return sent
+        observe_unconfirmed("sent")
+        if time.monotonic() - started > ctx.settings.redis_outage_max_s:
+            log.error(
+                "batch.sent_not_durable",
+                reason=sent.unconfirmed,
+                note="the create happened; a failover now would end this batch unknown",
+            )
+            return sent
+        log.warning("batch.sent_unconfirmed", reason=sent.unconfirmed, retry_in_s=0.5)
+        ctx.sleep(0.5)
 
 
 #: An IVR step whose webhookUrl is this gets our own receiver's URL for the campaign.

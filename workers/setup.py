@@ -15,10 +15,13 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from dispatcher.errors import StateError
+from dispatcher.logs import get_logger
 from dispatcher.metrics import worker_middleware
 from dispatcher.queue import make_broker
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
+from dispatcher.store.durability import require_support
 from dispatcher.store.keys import WORKER_ID_PREFIX
 from workers.actors import Actors, declare_actors
 from workers.callbacks import CallbackDeliveries
@@ -26,6 +29,20 @@ from workers.context import ProcessResources
 from workers.reconciler import Reconciler
 
 __all__ = ["WorkerApp", "build_worker_app"]
+
+log = get_logger(__name__)
+
+
+def _check_durability(store: StateStore) -> None:
+    """Refuse to start with a claim durability this Redis cannot give (`aof` before 7.2).
+
+    A Redis that does not answer yet is not a reason to refuse: the claims then say why they are
+    not confirmed, and nothing is dialled unconfirmed.
+    """
+    try:
+        require_support(store.client, store.durability)
+    except StateError as exc:
+        log.warning("redis.durability_unchecked", error=str(exc), where="worker start")
 
 
 @dataclass(frozen=True)
@@ -36,11 +53,11 @@ class WorkerApp:
     store: StateStore
 
 
-def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
-    """A broker with the dispatcher's middleware and actors declared on it."""
-    store = StateStore.connect(
-        redis_url, settings.key_prefix, events_maxlen=settings.event_stream_maxlen
-    )
+def build_worker_app(settings: Settings) -> WorkerApp:
+    """A broker with the dispatcher's middleware and actors declared on it, on the Redis the
+    settings name (a URL or Sentinels)."""
+    store = StateStore.from_settings(settings)
+    _check_durability(store)
     resources = ProcessResources(settings, store)
     middleware = [
         AgeLimit(),

@@ -41,13 +41,13 @@ is its secret."""
 
 
 def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAPI:
-    """The API for `settings`; `store` defaults to a new connection to `settings.redis_url`."""
+    """The API for `settings`; `store` defaults to a new client to the Redis the settings name."""
     if store is None:
-        if settings.redis_url is None:
-            raise ConfigurationError("DISPATCHER_REDIS_URL must be set for the HTTP API")
-        store = StateStore.connect(
-            settings.redis_url, settings.key_prefix, events_maxlen=settings.event_stream_maxlen
-        )
+        if not settings.has_redis():
+            raise ConfigurationError(
+                "DISPATCHER_REDIS_URL (or DISPATCHER_REDIS_SENTINELS) must be set for the HTTP API"
+            )
+        store = StateStore.from_settings(settings)
     try:
         sources = networks(settings.webhook_allowed_sources)
         proxies = networks(settings.trusted_proxies)

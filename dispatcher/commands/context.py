@@ -20,13 +20,13 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 def open_store(settings: Settings) -> Any:
-    """The state store on DISPATCHER_REDIS_URL, checked to answer."""
+    """The state store on DISPATCHER_REDIS_URL (or the Sentinels' master), checked to answer."""
     from dispatcher.store import StateStore
 
-    if settings.redis_url is None:
+    if not settings.has_redis():
         raise ConfigurationError(
             "DISPATCHER_REDIS_URL is not set (only `dispatcher demo` starts a Redis of its own)"
         )
-    store = StateStore.connect(settings.redis_url, settings.key_prefix)
+    store = StateStore.from_settings(settings)
     store.ping()
     return store

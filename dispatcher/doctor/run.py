@@ -16,6 +16,7 @@ from dispatcher.errors import StateError
 from dispatcher.pacing import GlobalPacer, Limit
 from dispatcher.queue import queue_for
 from dispatcher.settings import Settings
+from dispatcher.store.connection import connect_redis, redis_target
 from dispatcher.store.fleet import FleetReader
 from dispatcher.store.health import read_redis_health
 from dispatcher.store.keys import ACTOR_POLL, Keys
@@ -27,10 +28,10 @@ def diagnose(settings: Settings, provider_limit: Limit | None = None) -> list[Fi
     """Every finding, in the order printed; `provider_limit` paces the provider requests."""
     findings: list[Finding] = []
     client: redis.Redis | None = None
-    if settings.redis_url is None:
+    if not settings.has_redis():
         findings.append(Finding("redis", "fail", "DISPATCHER_REDIS_URL is not set"))
     else:
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+        client = connect_redis(redis_target(settings))
         findings += _redis(settings, client)
     try:
         findings += _provider(settings, client, provider_limit)
@@ -52,8 +53,7 @@ def _redis(settings: Settings, client: redis.Redis) -> list[Finding]:
 
 
 def _where(settings: Settings) -> str:
-    url = settings.redis_url or ""
-    return url.split("@", 1)[-1]  # never print a password
+    return settings.redis_where()  # never a password
 
 
 def _provider(

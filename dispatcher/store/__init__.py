@@ -14,9 +14,14 @@ object callers hold; each concern lives in its own module and class:
 * `events`: the event stream's readers and the webhook deliveries waiting to be sent;
 * `shared`: the do-not-call list, deployment-wide values, locks, events;
 * `activity`: dials and outcomes per minute, and the recent events, for the console.
+
+How the client is built (a URL or Sentinels, TLS) is `connection`'s; what a claim must reach before
+it is acted on (`WAIT` / `WAITAOF`) is `durability`'s.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import redis
 from redis.commands.core import Script
@@ -25,7 +30,9 @@ from dispatcher.store.activity import ActivityStore, Minute
 from dispatcher.store.base import now_ms, text, translate
 from dispatcher.store.batches import BatchStore, Claim, Sent
 from dispatcher.store.campaigns import CampaignStore, SubmissionGuard
+from dispatcher.store.connection import connect_redis, redis_target
 from dispatcher.store.contacts import ContactRecord, ContactStore
+from dispatcher.store.durability import NO_DURABILITY, Durability
 from dispatcher.store.events import EventStore, StreamEntry
 from dispatcher.store.keys import CampaignKeys, Keys
 from dispatcher.store.polling import CallView, PollStore, ReconcileResult
@@ -34,6 +41,9 @@ from dispatcher.store.shared import SharedState
 from dispatcher.store.submissions import PartResult, SubmissionStore
 from dispatcher.store.upkeep import CampaignView, Owed, UpkeepStore
 
+if TYPE_CHECKING:
+    from dispatcher.settings import Settings
+
 __all__ = [
     "TERMINAL_STATES",
     "CallView",
@@ -41,6 +51,7 @@ __all__ = [
     "CampaignView",
     "Claim",
     "ContactRecord",
+    "Durability",
     "Keys",
     "Minute",
     "Owed",
@@ -70,12 +81,34 @@ class StateStore(
     """Campaign state in Redis under one key prefix."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str, *, events_maxlen: int = EVENTS_MAXLEN
+        self,
+        client: redis.Redis,
+        prefix: str,
+        *,
+        events_maxlen: int = EVENTS_MAXLEN,
+        durability: Durability = NO_DURABILITY,
     ) -> None:
         self.client = client
         self.keys = Keys(prefix)
         self.events_maxlen = events_maxlen
+        self.durability = durability
         self._scripts: dict[str, Script] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StateStore:
+        """A store on a new client to the Redis the settings name (URL or Sentinels), with the
+        configured claim durability."""
+        durability = Durability(
+            settings.claim_durability,
+            settings.claim_durability_replicas,
+            settings.claim_durability_timeout_ms,
+        )
+        return cls(
+            connect_redis(redis_target(settings)),
+            settings.key_prefix,
+            events_maxlen=settings.event_stream_maxlen,
+            durability=durability,
+        )
 
     @classmethod
     def connect(cls, url: str, prefix: str, *, events_maxlen: int = EVENTS_MAXLEN) -> StateStore:

@@ -12,6 +12,7 @@ from redis.commands.core import Script
 
 from dispatcher.errors import StateError
 from dispatcher.store import scripts
+from dispatcher.store.durability import NO_DURABILITY, Durability
 from dispatcher.store.keys import CampaignKeys, Keys
 
 __all__ = ["StoreBase", "now_ms", "text", "translate"]
@@ -51,6 +52,7 @@ class StoreBase:
     keys: Keys
     _scripts: dict[str, Script]
     events_maxlen: int = scripts.EVENTS_MAXLEN
+    durability: Durability = NO_DURABILITY
 
     def campaign_keys(self, campaign_id: str) -> CampaignKeys:
         return self.keys.campaign(campaign_id)

@@ -21,6 +21,8 @@ class Claim:
     phones: tuple[str, ...] = ()
     lease_until_ms: int = 0
     detail: str = ""
+    #: With claim durability on: why a `claimed` claim is not confirmed ('' when it is, or off).
+    unconfirmed: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,8 @@ class Sent:
     moved: int  # contacts moved to `sent`
     campaign_status: str  # read in the same script: a pause or cancel may have landed meanwhile
     late: bool  # the claim's lease had run out: the contacts were already `unknown`
+    #: With claim durability on: why the record is not confirmed ('' when it is, or off).
+    unconfirmed: str = ""
 
 
 class BatchStore(StoreBase):
@@ -124,9 +128,10 @@ class BatchStore(StoreBase):
             self.keys.events,
         ]
         args: list[Any] = [now, lease_ms, token, batch_no, daily_cap, tomorrow_ms]
-        out = [text(v) for v in self._script("claim_batch")(keys=keys, args=args)]
+        reply, unconfirmed = self._durably("claim_batch", keys, args)
+        out = [text(v) for v in reply]
         if out[0] == "claimed":
-            return Claim("claimed", tuple(out[1:]))
+            return Claim("claimed", tuple(out[1:]), unconfirmed=unconfirmed)
         if out[0] == "sending":
             return Claim("sending", lease_until_ms=int(out[1]))
         if out[0] == "held":
@@ -164,11 +169,19 @@ class BatchStore(StoreBase):
         ]
         planned = "" if planned_at_ms is None else planned_at_ms
         args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), planned, token, *phones]
-        moved, status, late = self._script("mark_sent")(keys=keys, args=args)
         # A late success may reach a campaign that already left the active set: its call must
-        # still be polled.
+        # still be polled (written first, so the confirmation below covers it too).
         self.client.sadd(self.keys.active, campaign_id)
-        return Sent(int(moved), text(status), bool(late))
+        (moved, status, late), unconfirmed = self._durably("mark_sent", keys, args)
+        return Sent(int(moved), text(status), bool(late), unconfirmed)
+
+    def _durably(self, name: str, keys: list[Any], args: list[Any]) -> tuple[Any, str]:
+        """Run script `name`; with claim durability on, wait for its confirmation on the same
+        connection: (reply, '' or why it is not confirmed)."""
+        script = self._script(name)
+        if not self.durability.enabled:
+            return script(keys=keys, args=args), ""
+        return self.durability.run(self.client, script, keys, args)
 
     @translate
     def release_batch(

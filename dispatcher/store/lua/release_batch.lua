@@ -24,7 +24,8 @@ for i = 5, #ARGV do
   local raw = redis.call('HGET', contacts, ARGV[i])
   if raw then
     local rec = cjson.decode(raw)
-    if rec.s == 'sending' then
+    -- Only the contacts this batch's claim took (the caller may pass every phone of the batch).
+    if rec.s == 'sending' and tostring(rec.b) == bn then
       if cap then redis.call('HINCRBY', cap, ARGV[i], -1) end
       rec.a = math.max((rec.a or 1) - 1, 0)
       if cancelled then
