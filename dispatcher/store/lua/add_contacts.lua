@@ -20,21 +20,25 @@ local added, blocked = 0, 0
 local function flush(g)
   if #g.push > 0 then redis.call('RPUSH', base .. ':bp:' .. g.bn, unpack(g.push)); g.push = {} end
 end
-for line in string.gmatch(ARGV[3], '[^\n]+') do
-  local t1 = string.find(line, '\t', 1, true)
-  local t2 = string.find(line, '\t', t1 + 1, true)
-  local phone = string.sub(line, 1, t1 - 1)
-  local extra = string.sub(line, t1 + 1, t2 - 1)
-  local t3 = string.find(line, '\t', t2 + 1, true)
-  local group, ref = string.sub(line, t2 + 1), ''
-  if t3 then
-    group = string.sub(line, t2 + 1, t3 - 1)
-    ref = string.sub(line, t3 + 1)
-  end
+-- One pass splits the lines, one HMGET looks every phone up (a call per contact into Redis was
+-- a third of the script's time), then one pass decides.
+local phones, extras, groups, refs = {}, {}, {}, {}
+local n = 0
+for phone, extra, group, ref in string.gmatch(ARGV[3], '([^\t\n]+)\t([^\t\n]*)\t([^\t\n]*)\t?([^\n]*)') do
+  n = n + 1
+  phones[n], extras[n], groups[n], refs[n] = phone, extra, group, ref
+end
+local stored = {}
+for i = 1, n, 4000 do
+  local found = redis.call('HMGET', contacts, unpack(phones, i, math.min(i + 3999, n)))
+  for j = 1, #found do stored[i + j - 1] = found[j] end
+end
+for i = 1, n do
+  local phone, extra, group, ref = phones[i], extras[i], groups[i], refs[i]
   local x = ''
   if ref ~= '' then x = ',"x":' .. cjson.encode(ref) end
   local code
-  if seen[phone] or redis.call('HEXISTS', contacts, phone) == 1 then
+  if seen[phone] or stored[i] then
     code = '0'
   elseif check_dnc and redis.call('SISMEMBER', dnc, phone) == 1 then
     recs[#recs + 1] = phone; recs[#recs + 1] = '{"s":"blocked","r":"do-not-call list"' .. x .. '}'
