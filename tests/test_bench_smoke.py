@@ -27,6 +27,7 @@ EXPECTED = {
     "bench.redis_footprint": {"redis_bytes_per_contact"},
     "bench.chaos": {"chaos_run", "chaos_phones_created_more_than_once"},
     "bench.submit_profile": {"submit_profile_per_row", "submit_profile_add_contacts_server_time"},
+    "bench.growth": {"growth_300", "growth_600", "growth_exponent_300_600"},
     "bench.console_scale": {"console_list_page_ms", "console_campaign_page_redis_commands"},
     "bench.reconciler_cost": {
         "reconciler_commands_per_sweep_idle",
