@@ -28,7 +28,7 @@ from dispatcher.contacts import read_iterable
 from dispatcher.lifecycle import CampaignStatus
 from dispatcher.logs import configure_logging
 from dispatcher.producer import SubmitReport, submit_campaign
-from dispatcher.queue import make_broker, send
+from dispatcher.queue import make_enqueue
 from dispatcher.redis_server import EmbeddedRedis, free_port
 from dispatcher.sandbox.testing import SandboxProcess
 from dispatcher.settings import SANDBOX_API_KEY, Settings
@@ -183,14 +183,13 @@ def submit(
     contacts: Iterable[str],
     **spec: Any,
 ) -> SubmitReport:
-    """Submit a campaign of these phones through the real producer and broker."""
-    broker = make_broker(settings, store.client)
-
-    def enqueue(actor: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-        send(broker, settings.queue_name, actor, args, delay_ms)
-
+    """Submit a campaign of these phones through the real producer and the broker enqueue the CLI
+    and the HTTP API use (batch messages pipelined)."""
     return submit_campaign(
-        store, enqueue, parse_spec({**SPEC, **spec}), read_iterable(contacts, "US")
+        store,
+        make_enqueue(settings, store.client),
+        parse_spec({**SPEC, **spec}),
+        read_iterable(contacts, "US"),
     )
 
 

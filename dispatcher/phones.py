@@ -260,9 +260,12 @@ def _validity_pattern(metadata: phonenumbers.PhoneMetadata) -> re.Pattern[str]:
     general = _desc_pattern(metadata.general_desc)
     if general is None:
         return _NEVER
-    names = list(_TYPE_DESCS)
+    # Only "matches any" matters, so the commonest types go first: a valid number is usually
+    # decided by the first branch instead of after every rarer type has been tried.
+    names = ["fixed_line"]
     if not metadata.same_mobile_and_fixed_line_pattern:
         names.append("mobile")
+    names += [n for n in _TYPE_DESCS if n != "fixed_line"]
     branches = [p for p in (_desc_pattern(getattr(metadata, n)) for n in names) if p is not None]
     if not branches:
         return _NEVER

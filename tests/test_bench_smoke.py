@@ -29,6 +29,7 @@ EXPECTED = {
     "bench.claim_cost": {"claim_cost_per_batch_replica_us"},
     "bench.failover": {"failover_double_created_none", "failover_double_created_replica"},
     "bench.submit_profile": {"submit_profile_per_row", "submit_profile_add_contacts_server_time"},
+    "bench.growth": {"growth_300", "growth_600", "growth_exponent_300_600"},
     "bench.console_scale": {"console_list_page_ms", "console_campaign_page_redis_commands"},
     "bench.reconciler_cost": {
         "reconciler_commands_per_sweep_idle",

@@ -161,3 +161,39 @@ def test_fast_path_only_answers_what_phonenumbers_would(
     fast = phones._fast(text, region)
     if fast is not None:
         assert fast == _authoritative(text, region)
+
+
+_VALID_SAMPLES = [
+    (region, phonenumbers.format_number(number, 0))
+    for region in ("US", "CA", "GB", "DE", "FR", "IT", "RU", "IN", "BR", "JM")
+    for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE)
+    if (number := phonenumbers.example_number_for_type(region, kind)) is not None
+]
+
+
+@settings(max_examples=400)
+@given(
+    sample=st.sampled_from(_VALID_SAMPLES),
+    tail=st.integers(0, 9999),
+    shape=st.sampled_from(["e164", "digits", "national"]),
+)
+def test_fast_path_answers_generated_numbers_exactly_as_the_full_parse(
+    sample: tuple[str, str], tail: int, shape: str
+) -> None:
+    """Numbers near real ones (last four digits varied): valid ones in the shapes a contact list
+    holds, invalid ones too. Whenever the fast path answers, the full parse answers the same, and
+    the commonest shape (E.164 with plus) of a valid number is answered by the fast path itself."""
+    region, e164 = sample
+    e164 = f"{e164[:-4]}{tail:04d}"
+    national = phonenumbers.national_significant_number(phonenumbers.parse(e164))
+    text = {"e164": e164, "digits": e164[1:], "national": national}[shape]
+    fast = phones._fast(text, region)
+    full = _authoritative(text, region)
+    if fast is not None:
+        assert fast == full
+    if shape == "e164" and full is not None and len(full) <= phones.PROVIDER_MAX_DIGITS:
+        assert fast == full
+    try:
+        assert normalise_phone(text, region) == full
+    except InvalidPhone:
+        assert full is None or len(full) > phones.PROVIDER_MAX_DIGITS

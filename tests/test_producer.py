@@ -153,3 +153,44 @@ def test_submit_memory_stays_flat_with_the_list_length(store: StateStore, tmp_pa
         assert report.accepted + report.rejected == n
     # 8x the contacts may not cost anywhere near 8x the memory.
     assert peaks[1] < peaks[0] * 2
+
+
+@pytest.mark.parametrize("delay_ms", [None, 60_000])
+def test_enqueueing_many_writes_what_dramatiqs_own_enqueue_writes(
+    settings: Settings, redis_client: Any, delay_ms: int | None
+) -> None:
+    """The pipelined `BrokerEnqueue.many` and dramatiq's `broker.enqueue` leave the same messages:
+    the same fields, options and queue, each id on the queue with its payload stored."""
+    import dramatiq
+
+    from dispatcher.queue import make_enqueue, queue_for
+    from dispatcher.store.keys import Keys
+
+    namespace = Keys(settings.key_prefix).dramatiq_namespace
+    queue = queue_for(settings.queue_name, ACTOR_SEND_BATCH) + (".DQ" if delay_ms else "")
+
+    def written() -> list[dramatiq.Message[Any]]:
+        ids = redis_client.lrange(f"{namespace}:{queue}", 0, -1)
+        payloads = redis_client.hmget(f"{namespace}:{queue}.msgs", ids)
+        assert None not in payloads
+        redis_client.delete(f"{namespace}:{queue}", f"{namespace}:{queue}.msgs")
+        messages = [dramatiq.Message.decode(p) for p in payloads]
+        assert [m.options["redis_message_id"] for m in messages] == [i.decode() for i in ids]
+        return messages
+
+    args = [("camp", n, 0, f"tok{n}") for n in range(1, 2502)]
+    make_enqueue(settings, redis_client).many(ACTOR_SEND_BATCH, args, delay_ms)
+    ours = written()
+    broker = make_broker(settings, redis_client)
+    for one in args[:3]:
+        send(broker, settings.queue_name, ACTOR_SEND_BATCH, one, delay_ms)
+    theirs = written()
+
+    def shape(m: dramatiq.Message[Any]) -> tuple[Any, ...]:
+        return (m.queue_name, m.actor_name, m.args, m.kwargs, sorted(m.options))
+
+    assert [shape(m) for m in ours[:3]] == [shape(m) for m in theirs]
+    assert [m.args for m in ours] == args
+    assert len({m.message_id for m in ours}) == len(args)
+    if delay_ms:
+        assert all(abs(m.options["eta"] - theirs[0].options["eta"]) < 30_000 for m in ours)
