@@ -1,6 +1,7 @@
 """`dispatcher demo`: one whole campaign end to end, on embedded defaults.
 
-With no `DISPATCHER_REDIS_URL` it starts an embedded redis-server; with no
+With no `DISPATCHER_REDIS_URL` it starts an embedded, throw-away redis-server (no persistence: the
+start-up checks are overridden for it, `allow_unsafe_redis`); with no
 `DISPATCHER_EFFEBOT_API_KEY` it starts the sandbox on a free port (a subprocess, sped up); workers
 run in this process (a dramatiq `Worker` with the same actors and middleware as `dramatiq
 workers.app`). It submits the shipped sample campaign, shows live progress, prints a summary and
@@ -128,7 +129,12 @@ def _run(
     contacts_path: Path,
     redis_url: str,
 ) -> SubmitReport:
-    base = settings.model_copy(update={"redis_url": redis_url})
+    update: dict[str, Any] = {"redis_url": redis_url}
+    if settings.redis_url is None:
+        # Its own embedded redis-server, thrown away at the end (no persistence, on purpose): the
+        # one set-up the start-up checks are told to let pass.
+        update["allow_unsafe_redis"] = True
+    base = settings.model_copy(update=update)
     with _provider(base, options.speedup, console) as run_settings:
         store = StateStore.connect(redis_url, run_settings.key_prefix)
         with (

@@ -20,6 +20,7 @@ from dispatcher.queue import make_broker
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
 from dispatcher.store.keys import WORKER_ID_PREFIX
+from dispatcher.store.trust import RedisTrust
 from workers.actors import Actors, declare_actors
 from workers.callbacks import CallbackDeliveries
 from workers.context import ProcessResources
@@ -37,11 +38,25 @@ class WorkerApp:
 
 
 def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
-    """A broker with the dispatcher's middleware and actors declared on it."""
+    """A broker with the dispatcher's middleware and actors declared on it.
+
+    Refuses (`RedisUntrusted`) a Redis that would lose promises or lost its data (`store.trust`).
+    """
     store = StateStore.connect(
         redis_url, settings.key_prefix, events_maxlen=settings.event_stream_maxlen
     )
-    resources = ProcessResources(settings, store)
+    trust = RedisTrust(
+        store,
+        role="worker",
+        allow_unsafe=settings.allow_unsafe_redis,
+        claim_durability=settings.claim_durability,
+    )
+    try:
+        trust.check_at_start()
+    except BaseException:
+        store.client.close()
+        raise
+    resources = ProcessResources(settings, store, trust)
     middleware = [
         AgeLimit(),
         # An actor run longer than this is stuck (a create is bounded by the client's timeouts).
@@ -51,7 +66,7 @@ def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
         Pipelines(),
         Retries(),
         resources,
-        Reconciler(resources.context, settings.watchdog_interval_s),
+        Reconciler(resources.context, settings.watchdog_interval_s, trust),
         CallbackDeliveries(settings, store),
         *worker_middleware(settings),
     ]

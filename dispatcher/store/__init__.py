@@ -13,7 +13,9 @@ object callers hold; each concern lives in its own module and class:
 * `submissions`: idempotency keys and intake series;
 * `events`: the event stream's readers and the webhook deliveries waiting to be sent;
 * `shared`: the do-not-call list, deployment-wide values, locks, events;
-* `activity`: dials and outcomes per minute, and the recent events, for the console.
+* `activity`: dials and outcomes per minute, and the recent events, for the console;
+* `epoch`: the marker that tells a Redis that lost its data from a fresh install;
+* `retention`: removing campaigns that ended long ago.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from dispatcher.store.base import now_ms, text, translate
 from dispatcher.store.batches import BatchStore, Claim, Sent
 from dispatcher.store.campaigns import CampaignStore, SubmissionGuard
 from dispatcher.store.contacts import ContactRecord, ContactStore
+from dispatcher.store.epoch import Epoch, EpochStore
 from dispatcher.store.events import EventStore, StreamEntry
 from dispatcher.store.keys import CampaignKeys, Keys
 from dispatcher.store.polling import CallView, PollStore, ReconcileResult
+from dispatcher.store.retention import Ended, RetentionStore
 from dispatcher.store.scripts import EVENTS_MAXLEN, TERMINAL_STATES
 from dispatcher.store.shared import SharedState
 from dispatcher.store.submissions import PartResult, SubmissionStore
@@ -41,6 +45,8 @@ __all__ = [
     "CampaignView",
     "Claim",
     "ContactRecord",
+    "Ended",
+    "Epoch",
     "Keys",
     "Minute",
     "Owed",
@@ -66,6 +72,8 @@ class StateStore(
     EventStore,
     SharedState,
     ActivityStore,
+    EpochStore,
+    RetentionStore,
 ):
     """Campaign state in Redis under one key prefix."""
 
