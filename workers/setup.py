@@ -52,7 +52,7 @@ def build_worker_app(settings: Settings, redis_url: str) -> WorkerApp:
         claim_durability=settings.claim_durability,
     )
     try:
-        trust.check_at_start()
+        trust.check_at_start_or_later()
     except BaseException:
         store.client.close()
         raise

@@ -63,7 +63,7 @@ def create_app(
             allow_unsafe=settings.allow_unsafe_redis,
             claim_durability=settings.claim_durability,
         )
-        trust.check_at_start()
+        trust.check_at_start_or_later()
     try:
         sources = networks(settings.webhook_allowed_sources)
         proxies = networks(settings.trusted_proxies)

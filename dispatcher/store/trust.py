@@ -4,7 +4,9 @@ At start (`RedisTrust.check_at_start`, called by the worker set-up, the HTTP app
 CLI commands that write) a process refuses a Redis that would lose promises: no persistence at
 all, a `maxmemory-policy` that evicts keys, a read-only replica (`health.trust_problems`), unless
 `DISPATCHER_ALLOW_UNSAFE_REDIS` says the set-up is a throw-away one. It then establishes the epoch
-marker (`store.epoch`) and remembers its id.
+marker (`store.epoch`) and remembers its id. A long-running process whose Redis does not answer
+yet starts anyway and runs the same checks on its first `verify` (it dials nothing and is not
+ready until they pass).
 
 While it runs, `verify` compares the marker with the remembered id (one HGETALL): workers call it
 before every claim and on every reconciler tick, `/readyz` on every probe. A marker gone or changed
@@ -76,6 +78,16 @@ class RedisTrust:
         self.epoch_id = epoch.id
         return epoch
 
+    def check_at_start_or_later(self) -> None:
+        """`check_at_start`, or, when Redis does not answer yet (`StateError`, logged), on the
+        first `verify`: a process started before its Redis waits for it rather than dying."""
+        try:
+            self.check_at_start()
+        except RedisUntrusted:
+            raise
+        except StateError as exc:
+            log.warning("redis.unchecked", role=self.role, error=str(exc))
+
     def _server_problem(self, *, at_start: bool) -> str | None:
         """Why the server's configuration cannot be trusted (None: it can, or it is allowed)."""
         health = read_redis_health(self.store.client)
@@ -101,7 +113,12 @@ class RedisTrust:
         to); else why the data must be taken as lost. One HGETALL; `StateError` when Redis does
         not answer."""
         if self.epoch_id is None:
-            return "the Redis checks have not run in this process"
+            # Redis did not answer at start (`check_at_start_or_later`): check it now.
+            try:
+                self.check_at_start()
+            except RedisUntrusted as exc:
+                return str(exc)
+            return None
         epoch = self.store.read_epoch()
         with self._lock:
             reason = self._judge(epoch)
@@ -112,9 +129,11 @@ class RedisTrust:
                 return None
             first = self._lost is None
             self._lost = reason
+        if epoch is None or not epoch.lost:
+            # Recorded for every process, including those started after the loss (which found
+            # no marker, took the empty Redis for a fresh install and wrote one of their own).
+            self.store.flag_epoch_lost(self.epoch_id, reason, self.who)
         if first:
-            if epoch is None or not epoch.lost:
-                epoch = self.store.flag_epoch_lost(self.epoch_id, reason, self.who)
             log.error(
                 "redis.data_lost",
                 role=self.role,
