@@ -7,6 +7,7 @@ have persistence), and sets `allow_unsafe_redis` explicitly.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,6 +247,10 @@ def test_a_flushed_redis_is_a_loss_every_process_sees_until_an_operator_resets_i
     assert "changed" in changed
     assert fresh.verify() is not None
     runner = CliRunner()
+    doctor = runner.invoke(cli, ["doctor", "--json"], env=cli_env(durable.url))
+    rows = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert rows["epoch"]["status"] == "fail"
+    assert "data loss detected" in rows["epoch"]["detail"]
     refused = runner.invoke(cli, ["redis-reset"], env=cli_env(durable.url))
     assert refused.exit_code == 2
     reset = runner.invoke(
