@@ -73,7 +73,7 @@ class Monitor:
 def run(args: Any) -> None:
     with (
         Stack(appendonly=True, appendfsync="everysec", instant=True) as stack,
-        tempfile.TemporaryDirectory(prefix='i10b-tc-') as tmp,
+        tempfile.TemporaryDirectory(prefix="i10b-tc-") as tmp,
     ):
         settings = stack.settings("trust", allow_unsafe_redis=False)
         client = stack.client()
