@@ -251,6 +251,10 @@ def test_a_flushed_redis_is_a_loss_every_process_sees_until_an_operator_resets_i
     rows = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert rows["epoch"]["status"] == "fail"
     assert "data loss detected" in rows["epoch"]["detail"]
+    # Commands that write refuse too (they only read the marker, never write one).
+    blocked = runner.invoke(cli, ["dnc", "add", "+12025550143"], env=cli_env(durable.url))
+    assert blocked.exit_code == 1
+    assert "Redis data loss detected" in blocked.output.strip().splitlines()[-1]
     refused = runner.invoke(cli, ["redis-reset"], env=cli_env(durable.url))
     assert refused.exit_code == 2
     reset = runner.invoke(

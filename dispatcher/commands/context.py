@@ -43,6 +43,7 @@ def open_checked_store(settings: Settings) -> Any:
         role="cli",
         allow_unsafe=settings.allow_unsafe_redis,
         claim_durability=settings.claim_durability,
+        establish=False,  # the epoch is the long-running processes' to write
     )
     trust.check_at_start()
     return store

@@ -48,8 +48,11 @@ class RedisTrust:
         role: str,
         allow_unsafe: bool = False,
         claim_durability: str = "none",
+        establish: bool = True,
     ) -> None:
         self.store = store
+        #: Write the marker when there is none (services); a one-shot command only reads it.
+        self.establish = establish
         self.role = role
         self.who = f"{role}@{socket.gethostname()}:{os.getpid()}"
         self.allow_unsafe = allow_unsafe
@@ -64,13 +67,18 @@ class RedisTrust:
 
     def check_at_start(self) -> Epoch:
         """Refuse (`RedisUntrusted`, logged) a Redis that would lose promises or lost its data;
-        otherwise establish the epoch marker and remember it."""
+        otherwise establish the epoch marker (only read it, with `establish=False`) and remember
+        it."""
         problem = self._server_problem(at_start=True)
         if problem is not None:
             raise RedisUntrusted(problem)
-        epoch, outcome = self.store.establish_epoch(self.who)
-        if outcome != "found":
-            log.info("redis.epoch_created", epoch=epoch.id, adopted=outcome == "adopted")
+        if not self.establish:
+            found = self.store.read_epoch()
+            epoch = found if found is not None else Epoch(id="")
+        else:
+            epoch, outcome = self.store.establish_epoch(self.who)
+            if outcome != "found":
+                log.info("redis.epoch_created", epoch=epoch.id, adopted=outcome == "adopted")
         if epoch.lost:
             reason = self._lost_message(epoch)
             log.error("redis.data_lost", role=self.role, reason=reason)
@@ -92,14 +100,17 @@ class RedisTrust:
         """Why the server's configuration cannot be trusted (None: it can, or it is allowed)."""
         health = read_redis_health(self.store.client)
         fatal, weak = trust_problems(health, self.claim_durability)
+        # A one-shot command's stderr is read by a person who chose the override already: its
+        # notes are INFO (shown with DISPATCHER_LOG_LEVEL=INFO); a service's are warnings.
+        note = log.info if self.role == "cli" else log.warning
         if at_start:
             for problem in weak:
-                log.warning("redis.weak", problem=problem)
+                note("redis.weak", problem=problem)
         if not fatal:
             return None
         if self.allow_unsafe:
             if at_start:
-                log.warning("redis.unsafe_allowed", problems=fatal)
+                note("redis.unsafe_allowed", problems=fatal)
             return None
         message = f"refusing this Redis: {'; '.join(fatal)} ({OVERRIDE_HINT})"
         if at_start:
