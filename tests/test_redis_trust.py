@@ -227,7 +227,7 @@ def test_data_left_by_a_version_without_the_marker_is_adopted_not_taken_for_a_lo
 
 
 def test_a_flushed_redis_is_a_loss_every_process_sees_until_an_operator_resets_it(
-    durable: EmbeddedRedis,
+    durable: EmbeddedRedis, tmp_path: Path
 ) -> None:
     store = StateStore(redis.Redis.from_url(durable.url), PREFIX)
     worker, api = trust_on(store, "worker"), trust_on(store, "api")
@@ -251,10 +251,18 @@ def test_a_flushed_redis_is_a_loss_every_process_sees_until_an_operator_resets_i
     rows = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert rows["epoch"]["status"] == "fail"
     assert "data loss detected" in rows["epoch"]["detail"]
-    # Commands that write refuse too (they only read the marker, never write one).
-    blocked = runner.invoke(cli, ["dnc", "add", "+12025550143"], env=cli_env(durable.url))
+    # A submission is refused too (one-shot commands only read the marker, never write one);
+    # restoring the do-not-call list is not.
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"name": "x", "call": {"dutyPhone": 1, "record": {"text": "Hi"}}}')
+    contacts = tmp_path / "c.csv"
+    contacts.write_text("phone\n+1 202 555 0143\n")
+    env = cli_env(durable.url)
+    blocked = runner.invoke(cli, ["submit", str(spec), str(contacts)], env=env)
     assert blocked.exit_code == 1
     assert "Redis data loss detected" in blocked.output.strip().splitlines()[-1]
+    restored = runner.invoke(cli, ["dnc", "add", "+12025550143"], env=env)
+    assert restored.exit_code == 0, restored.output
     refused = runner.invoke(cli, ["redis-reset"], env=cli_env(durable.url))
     assert refused.exit_code == 2
     reset = runner.invoke(

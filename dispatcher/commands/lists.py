@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dispatcher.commands.context import open_checked_store, open_store, settings_of
+from dispatcher.commands.context import open_store, settings_of
 from dispatcher.commands.output import echo_json, echo_json_line, json_option
 from dispatcher.errors import ConfigurationError
 from dispatcher.settings import Settings
@@ -44,7 +44,7 @@ def _normalised(settings: Settings, phones: tuple[str, ...]) -> list[str]:
 def dnc_add(ctx: click.Context, phones: tuple[str, ...], as_json: bool) -> None:
     """Add numbers to the do-not-call list."""
     settings = settings_of(ctx)
-    added = open_checked_store(settings).dnc_add(_normalised(settings, phones))
+    added = open_store(settings).dnc_add(_normalised(settings, phones))
     if as_json:
         echo_json({"added": added})
     else:
@@ -87,7 +87,7 @@ def dnc_import(ctx: click.Context, contacts_file: Path, fmt: str | None, as_json
     from dispatcher.contacts import Contact, open_contacts
 
     settings = settings_of(ctx)
-    store = open_checked_store(settings)
+    store = open_store(settings)
     rejected: list[dict[str, Any]] = []
 
     def phones() -> Any:
