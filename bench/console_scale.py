@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
             "DISPATCHER_QUEUE_NAME": "bench",
             "DISPATCHER_API_TOKENS": f'["{TOKEN}"]',
             "DISPATCHER_LOG_LEVEL": "WARNING",
+            "DISPATCHER_ALLOW_UNSAFE_REDIS": "true",  # its own throw-away Redis
             "PATH": "/usr/bin:/bin",
         }
         with (

@@ -209,6 +209,8 @@ def worker_env(settings: Settings, sandbox_url: str, **extra: Any) -> dict[str, 
         "EFFEBOT_API_KEY": SANDBOX_API_KEY,
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "WARNING",
+        # A benchmark's Redis is its own and thrown away (most run it without persistence).
+        "ALLOW_UNSAFE_REDIS": "true",
         **{k.upper(): v for k, v in extra.items()},
     }
     env.update({f"DISPATCHER_{k}": str(v) for k, v in values.items() if v is not None})
@@ -350,5 +352,5 @@ class Stack:
             queue_name=prefix,
             effebot_base_url=self.sandbox.url,
             effebot_api_key=SANDBOX_API_KEY,
-            **extra,
+            **{"allow_unsafe_redis": True, **extra},
         )

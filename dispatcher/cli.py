@@ -20,6 +20,7 @@ from dispatcher.commands.controls import cancel, pause, reschedule, resume
 from dispatcher.commands.demo import demo
 from dispatcher.commands.doctor import doctor
 from dispatcher.commands.lists import dnc, records
+from dispatcher.commands.upkeep import purge, redis_reset
 from dispatcher.errors import ConfigurationError, DispatcherError
 from dispatcher.logs import configure_logging
 from dispatcher.sandbox.command import sandbox_command
@@ -92,6 +93,8 @@ cli.add_command(demo)
 cli.add_command(sandbox_command)
 cli.add_command(serve_command)
 cli.add_command(doctor)
+cli.add_command(purge)
+cli.add_command(redis_reset)
 
 
 def main(argv: list[str] | None = None) -> None:

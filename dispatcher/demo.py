@@ -1,6 +1,7 @@
 """`dispatcher demo`: one whole campaign end to end, on embedded defaults.
 
-With no `DISPATCHER_REDIS_URL` it starts an embedded redis-server; with no
+With no `DISPATCHER_REDIS_URL` it starts an embedded, throw-away redis-server (no persistence: the
+start-up checks are overridden for it, `allow_unsafe_redis`); with no
 `DISPATCHER_EFFEBOT_API_KEY` it starts the sandbox on a free port (a subprocess, sped up); workers
 run in this process (a dramatiq `Worker` with the same actors and middleware as `dramatiq
 workers.app`). It submits the shipped sample campaign, shows live progress, prints a summary and
@@ -60,7 +61,9 @@ def _redis(settings: Settings, console: Console) -> Iterator[Settings]:
         return
     with EmbeddedRedis() as server:
         console.print(f"Redis: embedded redis-server on port {server.port}")
-        yield settings.model_copy(update={"redis_url": server.url})
+        # Thrown away at the end (no persistence, on purpose): the one set-up the start-up
+        # checks are told to let pass.
+        yield settings.model_copy(update={"redis_url": server.url, "allow_unsafe_redis": True})
 
 
 @contextlib.contextmanager

@@ -9,10 +9,13 @@
     │                               `dispatcher.account.errors`)
     ├── StateError                  Redis is unreachable or holds something unexpected
     │   ├── CampaignNotFound
-    │   └── TransitionRefused       a lifecycle change that the campaign's status does not allow
+    │   ├── TransitionRefused       a lifecycle change that the campaign's status does not allow
+    │   └── RedisUntrusted          Redis would lose promises (no persistence, evicting keys) or
+    │                               lost its data under running processes (the epoch marker)
     ├── SubmissionConflict          a submission that an earlier one with the same key forbids
     │   ├── IdempotencyKeyReused    the key was used for other content
-    │   └── SubmissionInProgress    the key's first submission is still being read (retry later)
+    │   ├── SubmissionInProgress    the key's first submission is still being read (retry later)
+    │   └── SubmissionPurged        the key's campaign ended and was removed (retention)
     └── EffebotError                the provider; its subtree lives in `dispatcher.effebot.errors`
 
 Caller misuse of a Python API (wrong types, impossible arguments) stays `ValueError`/`TypeError`.
@@ -27,10 +30,12 @@ __all__ = [
     "DispatcherError",
     "IdempotencyKeyReused",
     "InputError",
+    "RedisUntrusted",
     "SpecError",
     "StateError",
     "SubmissionConflict",
     "SubmissionInProgress",
+    "SubmissionPurged",
     "TransitionRefused",
 ]
 
@@ -67,6 +72,10 @@ class TransitionRefused(StateError):
     """The campaign's current status does not allow the requested change."""
 
 
+class RedisUntrusted(StateError):
+    """Redis cannot be trusted with promises: no persistence, evicting keys, or lost data."""
+
+
 class SubmissionConflict(DispatcherError):
     """A submission that an earlier submission with the same idempotency key forbids."""
 
@@ -77,3 +86,7 @@ class IdempotencyKeyReused(SubmissionConflict):
 
 class SubmissionInProgress(SubmissionConflict):
     """The idempotency key's first submission is still being read or written: retry later."""
+
+
+class SubmissionPurged(SubmissionConflict):
+    """The idempotency key's campaign ended and was removed after its retention period."""

@@ -221,6 +221,29 @@ class Settings(BaseSettings):
     estimate_price_per_minute: float = Field(0.05, ge=0)
     estimate_price_per_generated_record: float = Field(0.01, ge=0)
 
+    # --- trust in Redis and retention -----------------------------------------------------------
+    allow_unsafe_redis: bool = Field(
+        False,
+        description=(
+            "Start even on a Redis without persistence or with an evicting maxmemory-policy "
+            "(throw-away set-ups only: a restart or memory pressure loses campaigns and the DNC "
+            "list)."
+        ),
+    )
+    retention_days: float = Field(
+        30.0,
+        ge=0,
+        description=(
+            "Finished and cancelled campaigns are removed this long after they ended (0: never by "
+            "the sweep; `dispatcher purge` still can). The do-not-call list is never removed."
+        ),
+    )
+    retention_sweep_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        description="How often the reconciler removes campaigns past their retention.",
+    )
+
     redis_outage_max_s: float = Field(
         120.0,
         ge=0,

@@ -31,6 +31,7 @@ EXPECTED = {
     "bench.submit_profile": {"submit_profile_per_row", "submit_profile_add_contacts_server_time"},
     "bench.growth": {"growth_300", "growth_600", "growth_exponent_300_600"},
     "bench.console_scale": {"console_list_page_ms", "console_campaign_page_redis_commands"},
+    "bench.trust_cost": {"epoch_checks_per_batch", "purge_commands_per_campaign"},
     "bench.reconciler_cost": {
         "reconciler_commands_per_sweep_idle",
         "reconciler_commands_per_sweep_midflight",

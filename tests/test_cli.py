@@ -373,6 +373,7 @@ def test_on_a_terminal_the_cli_shows_warnings_not_the_event_log(
         DISPATCHER_REDIS_URL=str(settings.redis_url),
         DISPATCHER_KEY_PREFIX=settings.key_prefix,
         DISPATCHER_QUEUE_NAME=settings.queue_name,
+        DISPATCHER_ALLOW_UNSAFE_REDIS=str(settings.allow_unsafe_redis).lower(),
     )
     terminal, tty = pty.openpty()
     try:

@@ -117,7 +117,7 @@ NIGHT_FRIDAY = CallWindow(hours=["22:00-02:00"], weekdays=["fri"])
             local(NEW_YORK, 2024, 11, 3, 1, 5, fold=1),
             local(NEW_YORK, 2024, 11, 3, 1, 5, fold=1),
         ),
-        # ... and from the first 01:30, a range inside the repeated hour opens at its second showing.
+        # ... and from the first 01:30, a range inside the repeated hour opens at its second one.
         (
             CallWindow(hours=["01:10-01:20"]),
             local(NEW_YORK, 2024, 11, 3, 1, 30),

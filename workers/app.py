@@ -5,7 +5,7 @@ Settings come from the environment (`DISPATCHER_*`, optional `.env`), read once,
 
 from __future__ import annotations
 
-from dispatcher.errors import ConfigurationError
+from dispatcher.errors import ConfigurationError, RedisUntrusted
 from dispatcher.logs import configure_logging
 from dispatcher.settings import load_settings
 from workers.setup import build_worker_app
@@ -19,5 +19,9 @@ if not settings.has_redis():
     )
 if settings.effebot_api_key is None:
     raise ConfigurationError("DISPATCHER_EFFEBOT_API_KEY must be set for worker processes")
-app = build_worker_app(settings)
+try:
+    app = build_worker_app(settings)
+except RedisUntrusted as exc:
+    # One clear line (logged as `redis.refused` / `redis.data_lost` too) and a non-zero exit.
+    raise SystemExit(f"dispatcher worker: {exc}") from None
 broker = app.broker

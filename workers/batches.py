@@ -5,8 +5,10 @@ The order of steps is what keeps a person from being dialled twice:
 1. read the campaign: hold (paused), wait (scheduled), drop (cancelled/finished);
 2. wait for the global pacing budget *before* claiming, so a worker that dies while waiting leaves
    the batch `pending` (nothing was sent) rather than `sending` (which would be ambiguous);
-3. claim `pending → sending` atomically (re-checking the DNC list); a batch found `sending` belongs
-   to another worker until its lease runs out, and after that it is ambiguous;
+3. check that Redis still holds the data this process started with (the epoch marker,
+   `store.trust`), then claim `pending → sending` atomically (re-checking the DNC list); a batch
+   found `sending` belongs to another worker until its lease runs out, and after that it is
+   ambiguous;
 4. call create; record the api call id (`sent`) and schedule the first poll.
 
 The client's error tree decides what follows a failure: retry-safe errors give the batch back to
@@ -166,6 +168,12 @@ def _send_batch(
             _again(ctx, campaign_id, batch_no, 1.0, attempt)
             return
 
+    lost = ctx.redis_lost()
+    if lost is not None:
+        # Redis lost its data under this process (the DNC list with it): dial nobody until an
+        # operator accepts the loss. The batch stays pending; the reconciler sends it again then.
+        log.warning("batch.held", reason="redis data lost", detail=lost)
+        return
     token = secrets.token_hex(8)
     try:
         claim = store.claim_batch(

@@ -27,6 +27,7 @@ from dispatcher.pacing import GlobalPacer
 from dispatcher.queue import send
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
+from dispatcher.store.trust import RedisTrust
 
 __all__ = ["ProcessResources", "WorkerContext"]
 
@@ -43,6 +44,12 @@ class WorkerContext:
     pacer: GlobalPacer
     broker: dramatiq.Broker
     stopping: threading.Event = field(default_factory=threading.Event)
+    #: Whether Redis still holds the data this process started with (None: not checked here).
+    trust: RedisTrust | None = None
+
+    def redis_lost(self) -> str | None:
+        """Why Redis must be taken to have lost its data (None: it has not, or is not checked)."""
+        return None if self.trust is None else self.trust.verify()
 
     def send(self, actor_name: str, args: tuple[Any, ...], delay_s: float | None = None) -> None:
         """Enqueue a message for one of our actors (ids only)."""
@@ -66,9 +73,12 @@ class WorkerContext:
 class ProcessResources(Middleware):
     """Opens the process's httpx client and state connection at boot, closes them at shutdown."""
 
-    def __init__(self, settings: Settings, store: StateStore) -> None:
+    def __init__(
+        self, settings: Settings, store: StateStore, trust: RedisTrust | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.trust = trust
         self._lock = threading.Lock()
         self._http: httpx.Client | None = None
         self._context: WorkerContext | None = None
@@ -119,5 +129,6 @@ class ProcessResources(Middleware):
                     pacer=GlobalPacer(self.store.client, self.settings.key_prefix),
                     broker=self._broker,
                     stopping=self._stopping,
+                    trust=self.trust,
                 )
             return self._context

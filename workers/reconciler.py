@@ -21,6 +21,10 @@ The rules (docs/reconciler.md has them as a table):
 * calls to poll or retries to form with no poll scheduled get a poll;
 * a campaign whose contacts are all terminal finishes; a finished or cancelled one with nothing
   left to poll, retry or ask the provider leaves the active set.
+
+Every tick, in every process, first checks the epoch marker (`store.trust`): a Redis that lost its
+data is logged and not swept (nothing is re-sent) until an operator accepts the loss. The process
+holding the lease then runs the retention sweep when it is due (`retention_tick`).
 """
 
 from __future__ import annotations
@@ -38,14 +42,16 @@ from dispatcher.batch_messages import send_batches
 from dispatcher.errors import DispatcherError
 from dispatcher.logs import get_logger
 from dispatcher.queue import live_batch_messages
+from dispatcher.retention import DAY_MS, purge_ended
 from dispatcher.store import CampaignView, now_ms
 from dispatcher.store.keys import ACTOR_CONTROL
+from dispatcher.store.trust import RedisTrust
 from workers.context import WorkerContext
 from workers.guards import check_balance
 from workers.intake import expire_stale_drafts
 from workers.polling import end_campaign, ensure_poll
 
-__all__ = ["Reconciler", "SweepReport", "sweep"]
+__all__ = ["Reconciler", "SweepReport", "retention_tick", "sweep"]
 
 log = get_logger(__name__)
 
@@ -58,6 +64,8 @@ OWED_RESEND_MS = 60_000
 MAX_DOUBLINGS = 6
 
 _DIALLING = ("running", "scheduled")
+#: Campaigns one retention run removes at most (the next tick goes on when there were more).
+RETENTION_PER_RUN = 100
 
 
 @dataclass
@@ -198,12 +206,44 @@ def _resend(
         report.resent += len(lost)
 
 
+def retention_tick(ctx: WorkerContext, owner: str) -> int:
+    """Remove campaigns past `retention_days` if a run is due (at most one per
+    `retention_sweep_interval_s` across every process); how many were removed."""
+    s = ctx.settings
+    if s.retention_days <= 0:
+        return 0
+    if not ctx.store.take_retention_turn(owner, int(s.retention_sweep_interval_s * 1000)):
+        return 0
+    report = purge_ended(
+        ctx.store,
+        s.retention_days,
+        limit=RETENTION_PER_RUN,
+        tombstone_ms=max(int(s.retention_days * DAY_MS), DAY_MS),
+    )
+    if len(report.campaigns) + report.skipped >= RETENTION_PER_RUN:
+        ctx.store.end_retention_turn(owner)  # more are due: the next tick goes on
+    if report.campaigns:
+        log.info(
+            "retention.swept",
+            removed=len(report.campaigns),
+            keys=report.keys_removed,
+            duration_s=round(report.duration_s, 3),
+        )
+    return len(report.campaigns)
+
+
 class Reconciler(Middleware):
     """Runs `sweep` on a daemon thread of every worker process, one process at a time."""
 
-    def __init__(self, context: Callable[[], WorkerContext], interval_s: float) -> None:
+    def __init__(
+        self,
+        context: Callable[[], WorkerContext],
+        interval_s: float,
+        trust: RedisTrust | None = None,
+    ) -> None:
         self._context = context
         self._interval_s = interval_s
+        self._trust = trust
         self._owner = secrets.token_hex(8)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -223,9 +263,12 @@ class Reconciler(Middleware):
         lease_ms = int(self._interval_s * 3000)
         while not self._stop.wait(self._interval_s):
             try:
+                if self._trust is not None and self._trust.verify() is not None:
+                    continue  # logged by `verify`; nothing is driven on a Redis that lost its data
                 ctx = self._context()
                 if ctx.store.take_reconciler_lease(self._owner, lease_ms):
                     sweep(ctx)
+                    retention_tick(ctx, self._owner)
             except DispatcherError as exc:
                 log.warning("reconciler.failed", error=str(exc))
             except Exception:  # the thread must survive anything to keep doing its job

@@ -23,6 +23,7 @@ from dispatcher.settings import Settings
 from dispatcher.store import StateStore
 from dispatcher.store.durability import require_support
 from dispatcher.store.keys import WORKER_ID_PREFIX
+from dispatcher.store.trust import RedisTrust
 from workers.actors import Actors, declare_actors
 from workers.callbacks import CallbackDeliveries
 from workers.context import ProcessResources
@@ -55,10 +56,24 @@ class WorkerApp:
 
 def build_worker_app(settings: Settings) -> WorkerApp:
     """A broker with the dispatcher's middleware and actors declared on it, on the Redis the
-    settings name (a URL or Sentinels)."""
+    settings name (a URL or Sentinels).
+
+    Refuses (`RedisUntrusted`) a Redis that would lose promises or lost its data (`store.trust`).
+    """
     store = StateStore.from_settings(settings)
-    _check_durability(store)
-    resources = ProcessResources(settings, store)
+    trust = RedisTrust(
+        store,
+        role="worker",
+        allow_unsafe=settings.allow_unsafe_redis,
+        claim_durability=settings.claim_durability,
+    )
+    try:
+        trust.check_at_start_or_later()
+        _check_durability(store)
+    except BaseException:
+        store.client.close()
+        raise
+    resources = ProcessResources(settings, store, trust)
     middleware = [
         AgeLimit(),
         # An actor run longer than this is stuck (a create is bounded by the client's timeouts).
@@ -68,7 +83,7 @@ def build_worker_app(settings: Settings) -> WorkerApp:
         Pipelines(),
         Retries(),
         resources,
-        Reconciler(resources.context, settings.watchdog_interval_s),
+        Reconciler(resources.context, settings.watchdog_interval_s, trust),
         CallbackDeliveries(settings, store),
         *worker_middleware(settings),
     ]

@@ -27,6 +27,7 @@ from dispatcher.metrics import CampaignCollector, FleetCollector, render
 from dispatcher.queue import make_enqueue
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
+from dispatcher.store.trust import RedisTrust
 
 __all__ = ["create_app"]
 
@@ -40,14 +41,29 @@ a bearer token (`DISPATCHER_API_TOKENS`) with the scope its operation lists (`re
 is its secret."""
 
 
-def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAPI:
-    """The API for `settings`; `store` defaults to a new client to the Redis the settings name."""
+def create_app(
+    settings: Settings, *, store: StateStore | None = None, check_redis: bool = True
+) -> FastAPI:
+    """The API for `settings`; `store` defaults to a new client to the Redis the settings name.
+
+    Refuses (`RedisUntrusted`) a Redis that would lose promises or lost its data (`store.trust`);
+    `check_redis=False` builds it without asking Redis anything (the OpenAPI document).
+    """
     if store is None:
         if not settings.has_redis():
             raise ConfigurationError(
                 "DISPATCHER_REDIS_URL (or DISPATCHER_REDIS_SENTINELS) must be set for the HTTP API"
             )
         store = StateStore.from_settings(settings)
+    trust = None
+    if check_redis:
+        trust = RedisTrust(
+            store,
+            role="api",
+            allow_unsafe=settings.allow_unsafe_redis,
+            claim_durability=settings.claim_durability,
+        )
+        trust.check_at_start_or_later()
     try:
         sources = networks(settings.webhook_allowed_sources)
         proxies = networks(settings.trusted_proxies)
@@ -81,6 +97,7 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
         webhook_sources=sources,
         trusted_proxies=proxies,
         preflight=_preflight(settings, store),
+        trust=trust,
     )
     app.state.services = svc
     install_error_handlers(app)

@@ -101,6 +101,13 @@ SUBMIT_OPENAPI: dict[str, Any] = {
                 "its first submission is still being read (`submission_in_progress`: retry)."
             ),
         },
+        410: {
+            "model": ErrorBody,
+            "description": (
+                "The idempotency key's campaign ended and was removed after its retention "
+                "(`campaign_purged`): it is not created again."
+            ),
+        },
         413: {"model": ErrorBody, "description": "Larger than DISPATCHER_MAX_UPLOAD_BYTES."},
         415: {"model": ErrorBody, "description": "Neither JSON nor multipart."},
         422: {
@@ -137,6 +144,8 @@ async def submit(
     """Validate, store and enqueue a campaign; nothing is enqueued unless it is accepted."""
     svc = services(request)
     settings, store = svc.settings, svc.store
+    # Nothing is accepted onto a Redis that lost its data (the DNC list with it): 503.
+    await run_in_threadpool(svc.check_trusted)
     reservation: Reservation | None = None
     if idempotency_key is not None and not dry_run:
         # Reserved before the body is read: a retry arriving while this one is still being read

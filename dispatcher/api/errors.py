@@ -24,8 +24,10 @@ from dispatcher.errors import (
     DispatcherError,
     IdempotencyKeyReused,
     InputError,
+    RedisUntrusted,
     StateError,
     SubmissionInProgress,
+    SubmissionPurged,
     TransitionRefused,
 )
 from dispatcher.logs import get_logger
@@ -41,6 +43,7 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    410: "gone",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
@@ -107,6 +110,10 @@ def _from_dispatcher_error(exc: DispatcherError) -> ApiError:
         return ApiError(409, str(exc), code="idempotency_key_reused")
     if isinstance(exc, SubmissionInProgress):
         return ApiError(409, str(exc), code="submission_in_progress", headers={"Retry-After": "1"})
+    if isinstance(exc, SubmissionPurged):
+        return ApiError(410, str(exc), code="campaign_purged")
+    if isinstance(exc, RedisUntrusted):
+        return ApiError(503, str(exc), code="redis_untrusted")
     if isinstance(exc, StateError):
         log.warning("api.state_unavailable", error=str(exc))
         return ApiError(503, "campaign state is unavailable, retry later", code="unavailable")

@@ -124,10 +124,11 @@ class CampaignProgress(BaseModel):
 
 class IntakeRecordBody(BaseModel):
     """What became of an intake message series (`external_id`): a draft while parts are still
-    coming, `submitted` (with its campaign and report) or `refused` (why, and which fields)."""
+    coming, `submitted` (with its campaign and report), `refused` (why, and which fields) or
+    `purged` (its campaign ended and was removed after its retention period)."""
 
     external_id: str
-    state: Literal["draft", "submitted", "refused"]
+    state: Literal["draft", "submitted", "refused", "purged"]
     campaign_id: str | None
     parts: int
     received_parts: int

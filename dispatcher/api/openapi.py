@@ -33,7 +33,7 @@ def document() -> dict[str, Any]:
         _env_file=None,
     )
     store = StateStore(redis.Redis(host="127.0.0.1", port=1), settings.key_prefix)
-    schema: dict[str, Any] = create_app(settings, store=store).openapi()
+    schema: dict[str, Any] = create_app(settings, store=store, check_redis=False).openapi()
     return schema
 
 

@@ -36,17 +36,27 @@ def healthz() -> Health:
 
 
 _NOT_READY: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorBody, "description": "Redis is not reachable."}
+    503: {
+        "model": ErrorBody,
+        "description": (
+            "Redis is not reachable, lost its data (the epoch marker), or would lose promises "
+            "(no persistence, an evicting memory policy); the message says which."
+        ),
+    }
 }
 
 
 @router.get("/readyz", response_model=Health, responses=_NOT_READY, summary="Readiness")
 def readyz(request: Request) -> Health:
-    """Redis answers a PING: the process can take traffic."""
+    """Redis answers, still holds the data this process started with, and keeps its writes."""
+    svc = services(request)
     try:
-        services(request).store.ping()
+        svc.store.ping()
     except StateError:
         raise ApiError(503, "redis is not reachable", code="not_ready") from None
+    problem = None if svc.trust is None else svc.trust.ready_problem()
+    if problem is not None:
+        raise ApiError(503, problem, code="redis_untrusted")
     return Health(status="ready")
 
 

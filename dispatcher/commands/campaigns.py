@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import click
 
-from dispatcher.commands.context import open_store, settings_of
+from dispatcher.commands.context import open_checked_store, open_store, settings_of
 from dispatcher.commands.output import echo_json, echo_json_line, json_option
 from dispatcher.commands.provider import account_check_for
 from dispatcher.settings import Settings
@@ -84,7 +84,8 @@ def submit(
         "start_at": start_at,
     }
     spec = load_spec(spec_file, overrides)
-    store = open_store(settings)
+    # A dry run writes nothing; a submission is refused on a Redis that would lose it.
+    store = open_store(settings) if dry_run else open_checked_store(settings)
     contacts = open_contacts(contacts_file, settings.default_region, fmt)  # type: ignore[arg-type]
     check = account_check_for(settings, store)
     preflight = None if check is None else check.check

@@ -9,7 +9,7 @@ import click
 from dispatcher.errors import ConfigurationError
 from dispatcher.settings import Settings
 
-__all__ = ["open_store", "settings_of"]
+__all__ = ["open_checked_store", "open_store", "settings_of"]
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -29,4 +29,21 @@ def open_store(settings: Settings) -> Any:
         )
     store = StateStore.from_settings(settings)
     store.ping()
+    return store
+
+
+def open_checked_store(settings: Settings) -> Any:
+    """`open_store`, for a command that writes: refuses (`RedisUntrusted`) a Redis that would
+    lose what it writes, or that lost its data (`dispatcher.store.trust`)."""
+    from dispatcher.store.trust import RedisTrust
+
+    store = open_store(settings)
+    trust = RedisTrust(
+        store,
+        role="cli",
+        allow_unsafe=settings.allow_unsafe_redis,
+        claim_durability=settings.claim_durability,
+        establish=False,  # the epoch is the long-running processes' to write
+    )
+    trust.check_at_start()
     return store

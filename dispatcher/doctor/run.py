@@ -9,13 +9,14 @@ import redis
 
 from dispatcher.doctor.findings import Finding
 from dispatcher.doctor.provider import PROVIDER_CHECKS, provider_findings
-from dispatcher.doctor.storage import queue_findings, redis_findings
+from dispatcher.doctor.storage import epoch_finding, queue_findings, redis_findings
 from dispatcher.effebot.client import EffebotClient
 from dispatcher.effebot.transport import make_http_client
 from dispatcher.errors import StateError
 from dispatcher.pacing import GlobalPacer, Limit
 from dispatcher.queue import queue_for
 from dispatcher.settings import Settings
+from dispatcher.store import StateStore
 from dispatcher.store.connection import connect_redis, redis_target
 from dispatcher.store.fleet import FleetReader
 from dispatcher.store.health import read_redis_health
@@ -46,10 +47,11 @@ def _redis(settings: Settings, client: redis.Redis) -> list[Finding]:
     fleet = FleetReader(client, Keys(settings.key_prefix))
     try:
         health = read_redis_health(client)
+        epoch = StateStore(client, settings.key_prefix).read_epoch()
         snapshot = fleet.snapshot(queues, settings.broker_heartbeat_timeout_ms)
     except StateError as exc:
         return [Finding("redis", "fail", f"cannot read {_where(settings)}: {exc}")]
-    return redis_findings(health) + queue_findings(snapshot)
+    return [*redis_findings(health), epoch_finding(epoch), *queue_findings(snapshot)]
 
 
 def _where(settings: Settings) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from dispatcher.doctor.findings import Finding
+from dispatcher.store.epoch import Epoch
 from dispatcher.store.fleet import FleetSnapshot
 from dispatcher.store.health import (
     RedisHealth,
@@ -12,7 +15,7 @@ from dispatcher.store.health import (
     replication_problem,
 )
 
-__all__ = ["queue_findings", "redis_findings"]
+__all__ = ["epoch_finding", "queue_findings", "redis_findings"]
 
 
 def redis_findings(health: RedisHealth) -> list[Finding]:
@@ -69,3 +72,18 @@ def queue_findings(fleet: FleetSnapshot) -> list[Finding]:
         else Finding("workers", "warn", "no worker has sent a heartbeat lately: nothing is dialled")
     )
     return rows
+
+
+def epoch_finding(epoch: Epoch | None) -> Finding:
+    """The epoch marker's row: whether Redis lost the data the processes started with (pure)."""
+    if epoch is None:
+        return Finding("epoch", "ok", "none yet: no dispatcher process has started on this Redis")
+    if epoch.lost:
+        return Finding(
+            "epoch",
+            "fail",
+            f"data loss detected: {epoch.lost}; dialling is stopped until "
+            "`dispatcher redis-reset --accept-data-loss`",
+        )
+    since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch.installed_at_ms / 1000))
+    return Finding("epoch", "ok", f"{epoch.id} since {since}")

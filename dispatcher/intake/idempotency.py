@@ -5,7 +5,9 @@ reader keeps extending), so a retry that arrives while the first attempt is stil
 written is told so (`SubmissionInProgress`) instead of starting a second campaign. The record
 becomes `done`, with fingerprints of what was submitted and the report, in the same transaction
 that makes the campaign live; from then on the same key answers that report, if the content is the
-same (`IdempotencyKeyReused` otherwise). What is compared is the content as the dispatcher reads
+same (`IdempotencyKeyReused` otherwise). Once the campaign is removed after its retention, the
+record stays a while as a tombstone, and the key answers `SubmissionPurged` instead of creating
+the campaign a second time. What is compared is the content as the dispatcher reads
 it (the spec, the options, every row normalised), so the same list retried as JSON or as a CSV
 upload, with another multipart boundary or key order, is the same submission.
 """
@@ -16,7 +18,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from dispatcher.errors import IdempotencyKeyReused, InputError, SubmissionInProgress
+from dispatcher.errors import (
+    IdempotencyKeyReused,
+    InputError,
+    SubmissionInProgress,
+    SubmissionPurged,
+)
 from dispatcher.spec import CampaignSpec
 from dispatcher.store import StateStore
 
@@ -78,7 +85,14 @@ class Reservation:
         return self.existing is None
 
     def check_not_in_progress(self) -> None:
-        """`SubmissionInProgress` if the key's first submission is still being read."""
+        """`SubmissionInProgress` if the key's first submission is still being read;
+        `SubmissionPurged` if its campaign ended and was removed (retention)."""
+        if self.existing is not None and self.existing.get("state") == "purged":
+            raise SubmissionPurged(
+                f"this idempotency key's campaign {self.existing.get('campaign_id', '')} ended "
+                "and was removed after its retention period; it is not created again (use a new "
+                "key to submit it anew)"
+            )
         if self.existing is not None and self.existing.get("state") == "reading":
             raise SubmissionInProgress(
                 "a submission with this idempotency key is still being read; retry shortly"

@@ -100,7 +100,7 @@ def take_message(
     external_id = external_id_of(kwargs)
     key = None if external_id is None else store.keys.intake(external_id)
     record = {} if key is None else store.record(key)
-    if record.get("state") in ("submitted", "refused"):
+    if record.get("state") in ("submitted", "refused", "purged"):
         log.info("intake.ignored", external_id=external_id, state=record["state"])
         return "ignored"
     try:

@@ -1,10 +1,10 @@
 """Fault injection for the API endpoints: rate limiting, 5xx, hangs and dropped connections.
 
 Each arriving request first meets the rate limiter (429 with Retry-After, not applied: a share
-`rate_limited_rate` of requests whatever the pace, and every request above `rate_limit_per_s`), then one
-draw decides its fate: a 5xx answer (not applied), a hang (applied, answered `hang_s` late), a
-drop (applied, connection cut mid-response) or nothing. Every injected fault goes to the log that
-`/_sandbox/stats` exposes, so tests can tell exactly what was applied.
+`rate_limited_rate` of requests whatever the pace, and every request above `rate_limit_per_s`),
+then one draw decides its fate: a 5xx answer (not applied), a hang (applied, answered `hang_s`
+late), a drop (applied, connection cut mid-response) or nothing. Every injected fault goes to the
+log that `/_sandbox/stats` exposes, so tests can tell exactly what was applied.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ object callers hold; each concern lives in its own module and class:
 * `submissions`: idempotency keys and intake series;
 * `events`: the event stream's readers and the webhook deliveries waiting to be sent;
 * `shared`: the do-not-call list, deployment-wide values, locks, events;
-* `activity`: dials and outcomes per minute, and the recent events, for the console.
+* `activity`: dials and outcomes per minute, and the recent events, for the console;
+* `epoch`: the marker that tells a Redis that lost its data from a fresh install;
+* `retention`: removing campaigns that ended long ago.
 
 How the client is built (a URL or Sentinels, TLS) is `connection`'s; what a claim must reach before
 it is acted on (`WAIT` / `WAITAOF`) is `durability`'s.
@@ -33,9 +35,11 @@ from dispatcher.store.campaigns import CampaignStore, SubmissionGuard
 from dispatcher.store.connection import connect_redis, redis_target
 from dispatcher.store.contacts import ContactRecord, ContactStore
 from dispatcher.store.durability import NO_DURABILITY, Durability
+from dispatcher.store.epoch import Epoch, EpochStore
 from dispatcher.store.events import EventStore, StreamEntry
 from dispatcher.store.keys import CampaignKeys, Keys
 from dispatcher.store.polling import CallView, PollStore, ReconcileResult
+from dispatcher.store.retention import Ended, RetentionStore
 from dispatcher.store.scripts import EVENTS_MAXLEN, TERMINAL_STATES
 from dispatcher.store.shared import SharedState
 from dispatcher.store.submissions import PartResult, SubmissionStore
@@ -52,6 +56,8 @@ __all__ = [
     "Claim",
     "ContactRecord",
     "Durability",
+    "Ended",
+    "Epoch",
     "Keys",
     "Minute",
     "Owed",
@@ -77,6 +83,8 @@ class StateStore(
     EventStore,
     SharedState,
     ActivityStore,
+    EpochStore,
+    RetentionStore,
 ):
     """Campaign state in Redis under one key prefix."""
 

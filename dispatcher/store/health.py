@@ -24,6 +24,7 @@ __all__ = [
     "persistence_summary",
     "read_redis_health",
     "replication_problem",
+    "trust_problems",
 ]
 
 
@@ -140,3 +141,23 @@ def replication_problem(health: RedisHealth) -> str | None:
     if health.role in ("slave", "replica"):
         return "connected to a read-only replica: point DISPATCHER_REDIS_URL at the primary"
     return None
+
+
+def trust_problems(health: RedisHealth, claim_durability: str) -> tuple[list[str], list[str]]:
+    """(why a process must refuse this Redis, what it should only warn about), for the start-up
+    checks and `/readyz`: no persistence, an evicting policy or a read-only replica refuse."""
+    fatal, weak = persistence_problems(health)
+    evicting = eviction_problem(health)
+    if evicting:
+        fatal.append(evicting)
+    replica = replication_problem(health)
+    if replica:
+        fatal.append(replica)
+    if claim_durability == "replica" and health.replicas_online == 0:
+        weak.append(
+            "DISPATCHER_CLAIM_DURABILITY=replica but no replica is connected and online: no "
+            "claim can be confirmed on a replica until one is"
+        )
+    if claim_durability == "aof" and not health.aof_enabled:
+        weak.append("DISPATCHER_CLAIM_DURABILITY=aof but appendonly is off")
+    return fatal, weak

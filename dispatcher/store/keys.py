@@ -16,6 +16,8 @@ __all__ = [
     "ACTOR_POLL",
     "ACTOR_SEND_BATCH",
     "CALLBACKS_GROUP",
+    "CAMPAIGN_LOCKS",
+    "ERROR_CLASSES",
     "WORKER_ID_PREFIX",
     "CampaignKeys",
     "Keys",
@@ -32,6 +34,10 @@ WORKER_ID_PREFIX = "worker-"
 ACTOR_INTAKE = "intake_campaign"
 #: The consumer group the webhook deliverer reads the event stream with.
 CALLBACKS_GROUP = "dispatcher-callbacks"
+#: Per-campaign sliding windows of failed creates (`<base>:ev:err:<class>`, the auto-pause guard).
+ERROR_CLASSES = ("retry_safe", "rejected", "ambiguous")
+#: Per-campaign short locks (`<base>:lock:<name>`).
+CAMPAIGN_LOCKS = ("recording",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,35 @@ class CampaignKeys:
         """List: the phones of one batch, in submission order."""
         return f"{self.base}:bp:{batch_no}"
 
+    @property
+    def dial_pace(self) -> str:
+        """String: the campaign's dials-per-minute pace (outside the hash tag, with a TTL)."""
+        return f"{self.prefix}:pace:dials:{self.campaign_id}"
+
+    def every_key(self, batches: int) -> list[str]:
+        """Every key the campaign can have, given its number of batches (`meta` last)."""
+        names = [
+            self.counts,
+            self.contacts,
+            self.data,
+            self.calls,
+            self.poll,
+            self.retry,
+            self.batch_due,
+            self.leases,
+            self.owed,
+            self.tick,
+            self.events,
+            self.callbacks,
+            self.activity,
+            self.dial_pace,
+        ]
+        names += [f"{self.base}:ev:err:{name}" for name in ERROR_CLASSES]
+        names += [f"{self.base}:lock:{name}" for name in CAMPAIGN_LOCKS]
+        for bn in range(1, batches + 1):
+            names += [self.batch(bn), self.batch_phones(bn)]
+        return [*names, self.meta]
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
@@ -147,6 +182,16 @@ class Keys:
     def dnc(self) -> str:
         """Set: the do-not-call list (normalised phones)."""
         return f"{self.prefix}:dnc"
+
+    @property
+    def epoch(self) -> str:
+        """Hash: the epoch marker (`store.epoch`): written once per install, never removed."""
+        return f"{self.prefix}:epoch"
+
+    @property
+    def retention_lease(self) -> str:
+        """String: held while a retention sweep runs, and until the next one is due."""
+        return f"{self.prefix}:retention"
 
     @property
     def reconciler_lease(self) -> str:

@@ -217,3 +217,17 @@ class UpkeepStore(StoreBase):
             self.client.pexpire(key, ttl_ms)
             return True
         return False
+
+    @translate
+    def take_retention_turn(self, owner: str, every_ms: int) -> bool:
+        """True if a retention run is due and this owner takes it (the key then says when the
+        next one is due: it expires after `every_ms`)."""
+        return bool(self.client.set(self.keys.retention_lease, owner, nx=True, px=every_ms))
+
+    @translate
+    def end_retention_turn(self, owner: str) -> None:
+        """Let the next run start at once (this one stopped at its limit)."""
+        key = self.keys.retention_lease
+        held = self.client.get(key)
+        if held is not None and text(held) == owner:
+            self.client.delete(key)

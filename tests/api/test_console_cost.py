@@ -26,7 +26,8 @@ PER_CONTACT = (":contacts", ":data", ":bp:", ":b:", ":calls", ":poll", ":retry")
 
 @pytest.fixture
 def own_redis() -> Iterator[str]:
-    with EmbeddedRedis() as server:
+    # With an append-only file: the app refuses a Redis without persistence.
+    with EmbeddedRedis(appendonly=True, appendfsync="everysec") as server:
         yield server.url
 
 
