@@ -130,12 +130,15 @@ def run_once(stack: Stack, store: StateStore, contacts: int, batch_size: int) ->
         observer.join()
     stats = stack.sandbox.stats()
     gets = sum(stats["requests"].get("/apiCalls/get", {}).values())
+    gets_ok = stats["requests"].get("/apiCalls/get", {}).get("200", 0)
     creates = sum(stats["requests"].get("/apiCalls/create", {}).values())
     call_ids = sorted({int(r.fields["c"]) for r in store.iter_contacts(cid) if r.fields.get("c")})
     finish = provider_finish_times(stack, call_ids)
     lags = sorted(observer.seen[p] - finish[p] for p in finish if p in observer.seen)
     return {
         "gets_per_api_call": gets / max(len(call_ids), 1),
+        "ids_per_get": stats.get("get_ids", 0) / max(gets_ok, 1),
+        "gets": gets,
         "creates": creates,
         "api_calls": len(call_ids),
         "lag_p50_s": statistics.median(lags),
@@ -205,6 +208,14 @@ def measure_mode(mode: str, args: Any) -> None:
         "get requests per api call",
         per_run=[r["gets_per_api_call"] for r in runs],
         api_calls=runs[0]["api_calls"],
+        **setup,
+    )
+    emit(
+        f"poll_ids_per_get_{mode}",
+        median_of([r["ids_per_get"] for r in runs]),
+        "api call ids per get request",
+        per_run=[r["ids_per_get"] for r in runs],
+        gets=[r["gets"] for r in runs],
         **setup,
     )
     for q in ("lag_p50_s", "lag_p95_s", "lag_max_s"):
