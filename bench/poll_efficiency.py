@@ -56,6 +56,8 @@ def scaled_poll_settings(speedup: float) -> dict[str, Any]:
         "poll_first_delay_s": d.poll_first_delay_s / speedup,
         "poll_max_interval_s": d.poll_max_interval_s / speedup,
         "poll_tick_max_s": d.poll_tick_max_s / speedup,
+        "poll_coalesce_s": d.poll_coalesce_s / speedup,
+        "poll_webhook_interval_s": d.poll_webhook_interval_s / speedup,
         "watchdog_interval_s": d.watchdog_interval_s / speedup,
         "provider_rate_per_s": 50,
     }

@@ -296,7 +296,8 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await sandbox.webhooks.start(sandbox.config.webhook_timeout_s)
+        config = sandbox.config
+        await sandbox.webhooks.start(config.webhook_timeout_s, config.webhook_concurrency)
         try:
             yield
         finally:

@@ -5,6 +5,10 @@ api call that has a `webhookUrl`, and every IVR press whose action has one. It s
 next one is due (in real time, through the clock's speedup), then POSTs. Changes of one api call
 that fall due together are coalesced into one POST of its current details. A delivery is tried up
 to `webhook_tries` times, `webhook_retry_interval_s` simulated seconds apart, until HTTP 200.
+
+The scheduler only decides and renders, in the API's loop where the state lives; the POSTs go
+out from their own thread, loop and connection pool (`delivery.WebhookSender`), at most
+`webhook_concurrency` at once, so webhooks never starve the API of its loop.
 """
 
 from __future__ import annotations
@@ -14,12 +18,11 @@ import contextlib
 import heapq
 import itertools
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import Any, cast
 
 from dispatcher.logs import get_logger
 from dispatcher.sandbox.clock import SimClock
+from dispatcher.sandbox.delivery import DeliveryResult, WebhookSender
 from dispatcher.sandbox.state import ApiCall, SandboxState
 from dispatcher.sandbox.stats import Stats
 from dispatcher.sandbox.timeline import fate_event_times
@@ -64,8 +67,8 @@ class WebhookScheduler:
         self._seq = itertools.count()
         self._wake: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sender: WebhookSender | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         state.listeners.append(self.schedule)
 
     def _push(self, due: float, item: _Item) -> None:
@@ -96,22 +99,22 @@ class WebhookScheduler:
         """Forget every pending event (the sandbox was reset)."""
         self._heap.clear()
 
-    async def start(self, timeout_s: float) -> None:
-        """Start the scheduler task in the running loop."""
+    async def start(self, timeout_s: float, concurrency: int = 16) -> None:
+        """Start the scheduler task in the running loop, and the sender's thread."""
         self._wake = asyncio.Event()
-        self._client = httpx.AsyncClient(timeout=timeout_s)
+        self._loop = asyncio.get_running_loop()
+        self._sender = WebhookSender(concurrency, timeout_s)
+        self._sender.start()
         self._runner = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
         """Stop the scheduler and any delivery in flight."""
-        tasks = [t for t in (self._runner, *self._sending) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        if self._runner is not None:
+            self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._client is not None:
-            await self._client.aclose()
+                await self._runner
+        if self._sender is not None:
+            await asyncio.to_thread(self._sender.stop)
 
     async def _run(self) -> None:
         assert self._wake is not None  # set by start() before the task exists
@@ -146,12 +149,9 @@ class WebhookScheduler:
                 self._send(_Retry(call.webhook_url, None, call, 1))
 
     def _send(self, item: _Retry) -> None:
-        task = asyncio.create_task(self._attempt(item))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _attempt(self, item: _Retry) -> None:
-        assert self._client is not None  # set by start()
+        """Render the payload here (the state lives in this loop) and hand it to the sender."""
+        if self._sender is None or self._loop is None:
+            return  # not started
         payload = item.payload
         call = item.call
         final = False
@@ -163,12 +163,12 @@ class WebhookScheduler:
             payload = self._state.details(call, now)
             final = call.final(now)
         self._stats.webhooks["sent"] += 1
-        status_code: int | None = None
-        try:
-            response = await self._client.post(item.url, json=payload)
-            status_code = response.status_code
-        except httpx.HTTPError as exc:
-            log.debug("sandbox.webhook_error", api_call_id=_id(call), error=type(exc).__name__)
+        self._sender.submit(item.url, payload, (item, final), self._delivered, self._loop)
+
+    def _delivered(self, result: DeliveryResult) -> None:
+        token, status_code = result
+        item, final = cast(tuple[_Retry, bool], token)  # what `_send` handed over
+        call = item.call
         if status_code == 200:
             self._stats.webhooks["succeeded"] += 1
             if call is not None and final:
