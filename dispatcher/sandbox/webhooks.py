@@ -8,7 +8,10 @@ to `webhook_tries` times, `webhook_retry_interval_s` simulated seconds apart, un
 
 The scheduler only decides and renders, in the API's loop where the state lives; the POSTs go
 out from their own thread, loop and connection pool (`delivery.WebhookSender`), at most
-`webhook_concurrency` at once, so webhooks never starve the API of its loop.
+`webhook_concurrency` at once, so webhooks never starve the API of its loop. Deliveries wait
+their turn in a queue that holds at most one per api call: a change of a call whose delivery is
+still waiting joins it (the details are rendered when it leaves, so they are the latest). A slow
+receiver therefore gets fewer, fresher POSTs rather than a growing backlog of stale ones.
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ class WebhookScheduler:
         self._runner: asyncio.Task[None] | None = None
         self._sender: WebhookSender | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._limit = 1
+        self._in_flight = 0
+        #: Deliveries waiting for a free slot, in order; one per api call (key: its id).
+        self._waiting: dict[tuple[str, int], _Retry] = {}
         state.listeners.append(self.schedule)
 
     def _push(self, due: float, item: _Item) -> None:
@@ -98,11 +105,13 @@ class WebhookScheduler:
     def clear(self) -> None:
         """Forget every pending event (the sandbox was reset)."""
         self._heap.clear()
+        self._waiting.clear()
 
     async def start(self, timeout_s: float, concurrency: int = 16) -> None:
         """Start the scheduler task in the running loop, and the sender's thread."""
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        self._limit, self._in_flight = concurrency, 0
         self._sender = WebhookSender(concurrency, timeout_s)
         self._sender.start()
         self._runner = asyncio.create_task(self._run())
@@ -149,25 +158,48 @@ class WebhookScheduler:
                 self._send(_Retry(call.webhook_url, None, call, 1))
 
     def _send(self, item: _Retry) -> None:
-        """Render the payload here (the state lives in this loop) and hand it to the sender."""
+        """Queue a delivery: a call's details join the one already waiting for that call."""
+        if item.payload is None and item.call is not None:
+            key = ("call", id(item.call))
+            waiting = self._waiting.get(key)
+            if waiting is not None and waiting.attempt >= item.attempt:
+                return  # it will render the latest details when it leaves
+        else:
+            key = ("raw", next(self._seq))
+        self._waiting[key] = item
+        self._pump()
+
+    def _pump(self) -> None:
+        """Hand waiting deliveries to the sender while it has free slots."""
         if self._sender is None or self._loop is None:
             return  # not started
-        payload = item.payload
-        call = item.call
-        final = False
-        if payload is None:
-            if call is None or self._state.call(call.id) is not call:
-                return  # the api call was removed (or the sandbox reset) after it was queued
-            now = self._clock.now()
-            call.webhook_try = item.attempt
-            payload = self._state.details(call, now)
-            final = call.final(now)
-        self._stats.webhooks["sent"] += 1
-        self._sender.submit(item.url, payload, (item, final), self._delivered, self._loop)
+        while self._waiting and self._in_flight < self._limit:
+            key = next(iter(self._waiting))
+            item = self._waiting.pop(key)
+            payload = item.payload
+            call = item.call
+            final = False
+            if payload is None:
+                if call is None or self._state.call(call.id) is not call:
+                    continue  # the api call was removed (or the sandbox reset) after it was queued
+                now = self._clock.now()
+                call.webhook_try = item.attempt
+                payload = self._state.details(call, now)
+                final = call.final(now)
+            self._stats.webhooks["sent"] += 1
+            self._in_flight += 1
+            self._sender.submit(item.url, payload, (item, final), self._delivered, self._loop)
 
     def _delivered(self, result: DeliveryResult) -> None:
         token, status_code = result
-        item, final = cast(tuple[_Retry, bool], token)  # what `_send` handed over
+        item, final = cast(tuple[_Retry, bool], token)  # what `_pump` handed over
+        self._in_flight = max(self._in_flight - 1, 0)
+        try:
+            self._settle(item, final, status_code)
+        finally:
+            self._pump()
+
+    def _settle(self, item: _Retry, final: bool, status_code: int | None) -> None:
         call = item.call
         if status_code == 200:
             self._stats.webhooks["succeeded"] += 1
