@@ -55,15 +55,19 @@ TERMINAL = frozenset(TERMINAL_STATES)
 def scaled_poll_settings(speedup: float) -> dict[str, Any]:
     """The production poll defaults, divided by the sandbox's speed-up."""
     d = Settings()
-    return {
-        "poll_first_delay_s": d.poll_first_delay_s / speedup,
-        "poll_max_interval_s": d.poll_max_interval_s / speedup,
-        "poll_tick_max_s": d.poll_tick_max_s / speedup,
-        "poll_coalesce_s": d.poll_coalesce_s / speedup,
-        "poll_webhook_interval_s": d.poll_webhook_interval_s / speedup,
-        "watchdog_interval_s": d.watchdog_interval_s / speedup,
-        "provider_rate_per_s": 50,
+    scaled = {
+        name: getattr(d, name) / speedup
+        for name in (
+            "poll_first_delay_s",
+            "poll_max_interval_s",
+            "poll_tick_max_s",
+            "poll_coalesce_s",
+            "poll_webhook_interval_s",
+            "watchdog_interval_s",
+        )
+        if hasattr(d, name)  # (the code before issue 13 has no coalescing or webhook interval)
     }
+    return {**scaled, "provider_rate_per_s": 50}
 
 
 class Observer(threading.Thread):

@@ -186,7 +186,7 @@ class Settings(BaseSettings):
         ),
     )
     poll_coalesce_s: float = Field(
-        5.0,
+        20.0,
         ge=0,
         description=(
             "A poll that has a call due also takes the calls due within this many seconds, to"
