@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=10)
     p.add_argument("--speedup", type=float, default=10.0)
     p.add_argument("--modes", default="polling,webhooks")
+    p.add_argument(
+        "--webhook-concurrency", type=int, default=None, help="the sandbox's webhook_concurrency"
+    )
     args = parse_args(p, argv)
     if args.smoke:
         args.contacts, args.runs, args.speedup = 100, 1, 60.0
@@ -180,7 +183,10 @@ def main(argv: list[str] | None = None) -> None:
 def measure_mode(mode: str, args: Any) -> None:
     """Run the campaigns of one mode (`polling` or `webhooks`) and print its results."""
     poll = scaled_poll_settings(args.speedup)
-    with Stack(speedup=args.speedup) as stack, tempfile.TemporaryDirectory() as tmp:
+    sandbox: dict[str, Any] = {"speedup": args.speedup}
+    if args.webhook_concurrency is not None:
+        sandbox["webhook_concurrency"] = args.webhook_concurrency
+    with Stack(**sandbox) as stack, tempfile.TemporaryDirectory() as tmp:
         settings = stack.settings("bench")
         store = StateStore(stack.client(), settings.key_prefix)
         hooks: dict[str, Any] = {}

@@ -2,8 +2,9 @@
 
 The scheduler (`webhooks.py`) decides *what* to send and when, in the API's loop, where the state
 lives; it renders each payload there and hands it over. This sender POSTs it from a daemon thread
-running its own event loop, at most `concurrency` at once through one `httpx.AsyncClient` whose
-pool holds as many connections, and hands each result back to the API's loop (`on_done`). So
+running its own event loop, at most `concurrency` at once, over kept-alive connections
+(`plainhttp`: plain HTTP/1.1 on asyncio streams; `https://` through an `httpx.AsyncClient`), and
+hands each result back to the API's loop (`on_done`). So
 however many webhooks fall due, and however slowly the receiver answers, the API's loop only
 renders and hands over; the waiting, the connections and the retries' timing happen elsewhere.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 
 from dispatcher.logs import get_logger
+from dispatcher.sandbox.plainhttp import PlainHttpPool, ProtocolError
 
 __all__ = ["DeliveryResult", "WebhookSender"]
 
@@ -40,6 +43,7 @@ class WebhookSender:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._client: httpx.AsyncClient | None = None
+        self._plain = PlainHttpPool()
         self._slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -106,9 +110,20 @@ class WebhookSender:
         status: int | None = None
         async with self._slots:
             try:
-                response = await self._client.post(url, json=payload)
-                status = response.status_code
-            except httpx.HTTPError as exc:
+                if PlainHttpPool.handles(url):
+                    body = json.dumps(payload, separators=(",", ":")).encode()
+                    status = await self._plain.post(url, body, self._timeout_s)
+                else:
+                    response = await self._client.post(url, json=payload)
+                    status = response.status_code
+            except (
+                httpx.HTTPError,
+                OSError,
+                TimeoutError,
+                ProtocolError,
+                asyncio.IncompleteReadError,
+                ValueError,
+            ) as exc:
                 log.debug("sandbox.webhook_error", error=type(exc).__name__)
         with contextlib.suppress(RuntimeError):  # the API's loop closed while this was sent
             done_loop.call_soon_threadsafe(on_done, (token, status))
@@ -131,5 +146,6 @@ class WebhookSender:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._plain.aclose()
         if self._client is not None:
             await self._client.aclose()
