@@ -29,6 +29,10 @@ def chaos_config(**changes: object) -> ChaosConfig:
         timeout_s=None,
         stall_s=45.0,
         restart_redis_at=None,
+        # 429 above 10 requests/s, well below the workers' 40: polls no longer spend requests on
+        # nothing (issue 13), so on a loaded machine the creates alone may never pass 30 in one
+        # second, and the 429 path (asserted below) must be exercised whatever the load.
+        sandbox_rate_limit_per_s=10,
     )
     for name, value in changes.items():
         setattr(config, name, value)
