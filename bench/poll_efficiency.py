@@ -3,10 +3,12 @@
 A campaign runs through a real worker process against the sandbox with calls that take their
 simulated time (ringing, talking) on a clock sped up `--speedup` times; the poll settings are the
 production defaults divided by the same factor, so every figure scales back to real time by
-multiplying by it. An observer thread scans the campaign's contacts every 50 ms and notes when each
-one first shows a terminal state; afterwards the sandbox's `finishedAt` of each phone (simulated
-seconds, converted to this host's clock) gives the poll lag = seen terminal - finished at the
-provider. Gets per api call = the sandbox's `apiCalls/get` count over the batches created.
+multiplying by it. An observer thread follows the event stream and notes when each contact's
+final state landed in Redis (a stream entry's id is the Redis server's clock, on this host);
+afterwards the sandbox's `finishedAt` of each phone (simulated seconds, converted to this host's
+clock) gives the lag = final in Redis - finished at the provider. Gets per api call = the
+sandbox's `apiCalls/get` count over the batches created; ids per get = the ids those gets carried
+over their number.
 
 With webhooks: the HTTP API (`dispatcher serve`, its `/webhooks/effebot/{token}` receiver) runs
 too, and the workers put a `webhookUrl` on every create (`DISPATCHER_PUBLIC_BASE_URL` and
@@ -19,6 +21,7 @@ safety net. Each mode runs on its own worker process and campaign, one after the
 from __future__ import annotations
 
 import contextlib
+import json
 import statistics
 import tempfile
 import threading
@@ -52,41 +55,52 @@ TERMINAL = frozenset(TERMINAL_STATES)
 def scaled_poll_settings(speedup: float) -> dict[str, Any]:
     """The production poll defaults, divided by the sandbox's speed-up."""
     d = Settings()
-    return {
-        "poll_first_delay_s": d.poll_first_delay_s / speedup,
-        "poll_max_interval_s": d.poll_max_interval_s / speedup,
-        "poll_tick_max_s": d.poll_tick_max_s / speedup,
-        "watchdog_interval_s": d.watchdog_interval_s / speedup,
-        "provider_rate_per_s": 50,
+    scaled = {
+        name: getattr(d, name) / speedup
+        for name in (
+            "poll_first_delay_s",
+            "poll_max_interval_s",
+            "poll_tick_max_s",
+            "poll_coalesce_s",
+            "poll_webhook_interval_s",
+            "watchdog_interval_s",
+        )
+        if hasattr(d, name)  # (the code before issue 13 has no coalescing or webhook interval)
     }
+    return {**scaled, "provider_rate_per_s": 50}
 
 
 class Observer(threading.Thread):
-    """Scans a campaign's contacts and notes when each first looks terminal."""
+    """Follows the event stream and notes when each contact's final state landed in Redis.
 
-    def __init__(self, store: StateStore, campaign_id: str, interval_s: float = 0.05) -> None:
+    A stream entry's id is the Redis server's clock (ms) when the script that ended the contacts
+    ran, on this host: exact, and one blocking read per batch of outcomes, whatever the size.
+    """
+
+    def __init__(self, store: StateStore) -> None:
         super().__init__(daemon=True)
-        self.store, self.campaign_id, self.interval_s = store, campaign_id, interval_s
-        self.seen: dict[str, float] = {}
+        self.store = store
+        self.seen: dict[tuple[str, str], float] = {}  # (campaign, phone) -> when
         self.stop = threading.Event()
+        self.last_id = f"{int(time.time() * 1000)}-0"  # from now on
 
     def run(self) -> None:
-        key = self.store.campaign_keys(self.campaign_id).contacts
         client = self.store.client
+        stream = self.store.keys.events
         while not self.stop.is_set():
-            now = time.time()
-            for phone, raw in client.hscan_iter(key, count=1000):
-                name = phone.decode()
-                if name not in self.seen and _state(raw) in TERMINAL:
-                    self.seen[name] = now
-            self.stop.wait(self.interval_s)
+            found = client.xread({stream: self.last_id}, count=1000, block=200)
+            for _, entries in found or []:
+                for entry_id, fields in entries:
+                    self.last_id = entry_id.decode()
+                    self._note(float(self.last_id.split("-")[0]) / 1000, fields)
 
-
-def _state(raw: bytes) -> str:
-    # The packed record starts {"s":"<state>",...} (cjson keeps no order: parse when unsure).
-    import json
-
-    return str(json.loads(raw).get("s", ""))
+    def _note(self, at: float, fields: dict[bytes, bytes]) -> None:
+        if fields.get(b"type") != b"contacts":
+            return
+        campaign_id = fields.get(b"campaign_id", b"").decode()
+        for outcome in json.loads(fields[b"contacts"]):
+            if outcome.get("state") in TERMINAL:
+                self.seen.setdefault((campaign_id, str(outcome["phone"])), at)
 
 
 def provider_finish_times(stack: Stack, call_ids: list[int]) -> dict[str, float]:
@@ -116,32 +130,37 @@ def provider_finish_times(stack: Stack, call_ids: list[int]) -> dict[str, float]
 def run_once(stack: Stack, store: StateStore, contacts: int, batch_size: int) -> dict[str, Any]:
     stack.sandbox.reset()
     settings = stack.settings("bench")
-    report = submit(settings, store, phones(contacts), batch_size=batch_size)
-    assert report.campaign_id is not None, report.as_dict()
-    cid = report.campaign_id
-    observer = Observer(store, cid)
+    observer = Observer(store)
     observer.start()
     try:
+        report = submit(settings, store, phones(contacts), batch_size=batch_size)
+        assert report.campaign_id is not None, report.as_dict()
+        cid = report.campaign_id
         if not wait_until(lambda: finished(store, cid), timeout_s=900, interval_s=0.1):
             raise RuntimeError(f"campaign did not finish: {store.counts(cid)}")
-        time.sleep(0.2)  # one more scan
+        time.sleep(0.3)  # the last outcomes' read
     finally:
         observer.stop.set()
         observer.join()
     stats = stack.sandbox.stats()
     gets = sum(stats["requests"].get("/apiCalls/get", {}).values())
+    gets_ok = stats["requests"].get("/apiCalls/get", {}).get("200", 0)
     creates = sum(stats["requests"].get("/apiCalls/create", {}).values())
     call_ids = sorted({int(r.fields["c"]) for r in store.iter_contacts(cid) if r.fields.get("c")})
     finish = provider_finish_times(stack, call_ids)
-    lags = sorted(observer.seen[p] - finish[p] for p in finish if p in observer.seen)
+    seen = {phone: at for (campaign, phone), at in observer.seen.items() if campaign == cid}
+    lags = sorted(seen[p] - finish[p] for p in finish if p in seen)
     return {
         "gets_per_api_call": gets / max(len(call_ids), 1),
+        "ids_per_get": stats.get("get_ids", 0) / max(gets_ok, 1),
+        "gets": gets,
         "creates": creates,
         "api_calls": len(call_ids),
         "lag_p50_s": statistics.median(lags),
         "lag_p95_s": lags[int(len(lags) * 0.95) - 1] if len(lags) > 1 else lags[0],
         "lag_max_s": lags[-1],
         "phones_measured": len(lags),
+        "webhook_deliveries": stats.get("webhooks", {}),
     }
 
 
@@ -151,6 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=10)
     p.add_argument("--speedup", type=float, default=10.0)
     p.add_argument("--modes", default="polling,webhooks")
+    p.add_argument(
+        "--webhook-concurrency", type=int, default=None, help="the sandbox's webhook_concurrency"
+    )
     args = parse_args(p, argv)
     if args.smoke:
         args.contacts, args.runs, args.speedup = 100, 1, 60.0
@@ -161,7 +183,10 @@ def main(argv: list[str] | None = None) -> None:
 def measure_mode(mode: str, args: Any) -> None:
     """Run the campaigns of one mode (`polling` or `webhooks`) and print its results."""
     poll = scaled_poll_settings(args.speedup)
-    with Stack(speedup=args.speedup) as stack, tempfile.TemporaryDirectory() as tmp:
+    sandbox: dict[str, Any] = {"speedup": args.speedup}
+    if args.webhook_concurrency is not None:
+        sandbox["webhook_concurrency"] = args.webhook_concurrency
+    with Stack(**sandbox) as stack, tempfile.TemporaryDirectory() as tmp:
         settings = stack.settings("bench")
         store = StateStore(stack.client(), settings.key_prefix)
         hooks: dict[str, Any] = {}
@@ -205,6 +230,15 @@ def measure_mode(mode: str, args: Any) -> None:
         "get requests per api call",
         per_run=[r["gets_per_api_call"] for r in runs],
         api_calls=runs[0]["api_calls"],
+        webhook_deliveries=[r["webhook_deliveries"] for r in runs],
+        **setup,
+    )
+    emit(
+        f"poll_ids_per_get_{mode}",
+        median_of([r["ids_per_get"] for r in runs]),
+        "api call ids per get request",
+        per_run=[r["ids_per_get"] for r in runs],
+        gets=[r["gets"] for r in runs],
         **setup,
     )
     for q in ("lag_p50_s", "lag_p95_s", "lag_max_s"):

@@ -255,7 +255,28 @@ class Settings(BaseSettings):
     poll_max_interval_s: float = Field(300.0, gt=0)
     poll_lease_s: float = Field(60.0, gt=0)
     poll_tick_max_s: float = Field(
-        2.0, gt=0, description="A campaign with calls in flight is looked at at least this often."
+        60.0,
+        gt=0,
+        description=(
+            "The longest one poll message waits: a campaign with calls in flight or retries to"
+            " form is looked at at least this often (a look with nothing due costs no request)."
+        ),
+    )
+    poll_coalesce_s: float = Field(
+        20.0,
+        ge=0,
+        description=(
+            "A poll that has a call due also takes the calls due within this many seconds, to"
+            " fill its apiCalls/get (one request carries up to get_chunk_size ids)."
+        ),
+    )
+    poll_webhook_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "With webhooks configured (public_base_url and webhook_secret), the shortest interval"
+            " between polls of a call: webhooks bring the news, polling is the safety net."
+        ),
     )
     watchdog_interval_s: float = Field(
         5.0,

@@ -23,7 +23,12 @@ EXPECTED = {
     "bench.e2e_throughput": {"e2e_throughput"},
     "bench.submit_scale": {"submit_rate_2000", "submit_peak_rss_5000", "submit_rss_growth"},
     "bench.pacing": {"pacing_peak_rps", "pacing_utilisation", "pacing_round_trips_per_acquire"},
-    "bench.poll_efficiency": {"poll_gets_per_api_call_polling", "poll_lag_p50_s_webhooks"},
+    "bench.poll_efficiency": {
+        "poll_gets_per_api_call_polling",
+        "poll_ids_per_get_polling",
+        "poll_lag_p50_s_webhooks",
+    },
+    "bench.idle_campaigns": {"idle_campaigns_running_share"},
     "bench.redis_footprint": {"redis_bytes_per_contact"},
     "bench.chaos": {"chaos_run", "chaos_phones_created_more_than_once"},
     "bench.claim_cost": {"claim_cost_per_batch_replica_us"},

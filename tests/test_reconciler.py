@@ -336,7 +336,7 @@ def test_a_lost_poll_is_armed_again(
     claim = ctx.store.claim_batch(cid, 1, 60_000, "w")
     ctx.store.mark_sent(cid, 1, "w", "55", claim.phones, now_ms())
     assert sweep(ctx).polls_armed == 1
-    assert [cid] in queued(redis_client, settings, "poll_campaign")
+    assert cid in [args[0] for args in queued(redis_client, settings, "poll_campaign")]
     assert sweep(ctx).polls_armed == 0  # its marker says one is scheduled
 
 

@@ -38,8 +38,8 @@ def declare_actors(
             context(), lambda: send_batch(context(), campaign_id, batch_no, attempt, token)
         )
 
-    def _poll_campaign(campaign_id: str) -> None:
-        through_redis_outages(context(), lambda: poll_campaign(context(), campaign_id))
+    def _poll_campaign(campaign_id: str, due_ms: int = 0) -> None:
+        through_redis_outages(context(), lambda: poll_campaign(context(), campaign_id, due_ms))
 
     def _control_campaign(campaign_id: str, operation: str) -> None:
         through_redis_outages(

@@ -55,7 +55,7 @@ from workers.context import WorkerContext
 from workers.guards import auto_pause, record_error
 from workers.limits import batch_limits
 from workers.outages import retry_state
-from workers.polling import ensure_poll
+from workers.polling import ensure_poll, first_poll_due_ms
 from workers.recordings import shared_record_id
 
 __all__ = ["batch_lease_s", "send_batch"]
@@ -296,7 +296,7 @@ def _create(
 
     api_call_id = str(response.id)
     structlog.contextvars.bind_contextvars(api_call_id=api_call_id)
-    due = now_ms() + int(ctx.settings.poll_first_delay_s * 1000)
+    due = first_poll_due_ms(ctx.settings)
     planned_ms = None if planned_at is None else int(planned_at.timestamp() * 1000)
     # The provider created the calls: this must be recorded whatever Redis is doing right now,
     # or the batch would look `sending` and end `unknown` (or worse, be lost from polling).

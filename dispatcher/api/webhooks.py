@@ -37,8 +37,8 @@ from dispatcher.errors import DispatcherError
 from dispatcher.lifecycle import ended_at_ms
 from dispatcher.logs import get_logger
 from dispatcher.metrics import observe_reconciled, observe_webhook
-from dispatcher.reconcile import reconcile_call
-from dispatcher.spec import MAX_BATCH_SIZE
+from dispatcher.reconcile import reconcile_call, retry_policy_json
+from dispatcher.spec import MAX_BATCH_SIZE, parse_stored_spec
 from dispatcher.store import now_ms
 from dispatcher.webhook_tokens import campaign_of_token
 
@@ -102,7 +102,7 @@ async def receive_webhook(
         payload = await _json_body(svc, request)
         if isinstance(payload, dict) and "calls" in payload:
             kind = "call"
-            outcome = await run_in_threadpool(_apply_details, svc, campaign_id, payload)
+            outcome = await run_in_threadpool(_apply_details, svc, campaign_id, payload, meta)
         elif isinstance(payload, dict) and isinstance(payload.get("call"), dict):
             kind = "ivr"
             outcome = await run_in_threadpool(_apply_ivr, svc, campaign_id, payload["call"])
@@ -154,7 +154,9 @@ async def _json_body(svc: Services, request: Request) -> Any:
         raise ApiError(400, f"the body is not valid JSON: {exc}", code="malformed") from None
 
 
-def _apply_details(svc: Services, campaign_id: str, payload: dict[str, Any]) -> str:
+def _apply_details(
+    svc: Services, campaign_id: str, payload: dict[str, Any], meta: dict[str, str]
+) -> str:
     try:
         details = CallDetails.model_validate(payload)
     except ValidationError as exc:
@@ -171,12 +173,16 @@ def _apply_details(svc: Services, campaign_id: str, payload: dict[str, Any]) -> 
             422, f"the call details list more than {MAX_WEBHOOK_CALLS} calls", code="malformed"
         )
     next_due_ms = now_ms() + int(svc.settings.poll_max_interval_s * 1000)
+    # The campaign's meta was read for the 410 check: its spec gives the retry policy (parsed
+    # once per process), so the reconcile needs no second read.
+    policy = retry_policy_json(parse_stored_spec(meta["spec"]).retry) if "spec" in meta else None
     reconcile_call(
         svc.store,
         campaign_id,
         details,
         next_due_ms=next_due_ms,
         source="webhook",
+        retry_policy=policy,
         max_blocks=svc.settings.webhook_max_blocks,
     )
     observe_reconciled(details, "webhook")

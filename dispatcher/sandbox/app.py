@@ -55,6 +55,7 @@ _HTML = b"text/html; charset=utf-8"
 _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 #: The one endpoint the reference documents as a GET-request (its sample POSTs).
 LANGUAGES_PATH = "/apiCalls/getAvailableLanguages"
+GET_PATH = "/apiCalls/get"
 
 
 def _dumps(payload: Any) -> bytes:
@@ -210,6 +211,8 @@ class ApiEndpoint:
         if outcome is not None and outcome.api_call_id is not None:
             api_call_id, phones = outcome.api_call_id, outcome.phones
             stats.create_applied(phones)
+        if outcome is not None and status == 200 and path == GET_PATH:
+            stats.get_ids += sum(1 for k, _ in request.query if k.startswith("apiCallIdList"))
         stats.answered(path, status)
         if fault == HANG:
             faults.record(FaultEntry(HANG, path, outcome is not None, status, api_call_id, phones))
@@ -293,7 +296,8 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await sandbox.webhooks.start(sandbox.config.webhook_timeout_s)
+        config = sandbox.config
+        await sandbox.webhooks.start(config.webhook_timeout_s, config.webhook_concurrency)
         try:
             yield
         finally:

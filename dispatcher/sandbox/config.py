@@ -215,6 +215,15 @@ class SandboxConfig(BaseModel):
     webhook_tries: int = Field(3, ge=1)
     webhook_retry_interval_s: float = Field(60.0, gt=0, description="Simulated seconds.")
     webhook_timeout_s: float = Field(5.0, gt=0, description="Real seconds.")
+    webhook_concurrency: int = Field(
+        16,
+        ge=1,
+        le=1000,
+        description=(
+            "Webhook deliveries in flight at once, sent from their own thread, event loop and"
+            " connection pool (so a slow receiver never starves the API); read at start."
+        ),
+    )
     # --- the emulated account -------------------------------------------------------------------
     phones: list[AccountPhone] = Field(default_factory=_default_phones)
     record_ids: list[int] = Field(

@@ -71,6 +71,9 @@ class Stats:
         self.window = SlidingWindow()
         self.windows: defaultdict[str, SlidingWindow] = defaultdict(SlidingWindow)
         self.webhooks: Counter[str] = Counter(sent=0, succeeded=0, failed=0, abandoned=0)
+        #: Ids asked for by the `apiCalls/get` requests that were answered 200 (the poll benchmark
+        #: divides it by their number: how full a `get` is).
+        self.get_ids = 0
 
     def arrived(self, endpoint: str, now: float) -> None:
         """An API request arrived (before any fault or check)."""
@@ -93,4 +96,5 @@ class Stats:
             "peak_rps": self.window.peak,
             "peak_rps_by_endpoint": {name: w.peak for name, w in self.windows.items()},
             "webhooks": dict(self.webhooks),
+            "get_ids": self.get_ids,
         }

@@ -5,6 +5,13 @@ api call that has a `webhookUrl`, and every IVR press whose action has one. It s
 next one is due (in real time, through the clock's speedup), then POSTs. Changes of one api call
 that fall due together are coalesced into one POST of its current details. A delivery is tried up
 to `webhook_tries` times, `webhook_retry_interval_s` simulated seconds apart, until HTTP 200.
+
+The scheduler only decides and renders, in the API's loop where the state lives; the POSTs go
+out from their own thread, loop and connection pool (`delivery.WebhookSender`), at most
+`webhook_concurrency` at once, so webhooks never starve the API of its loop. Deliveries wait
+their turn in a queue that holds at most one per api call: a change of a call whose delivery is
+still waiting joins it (the details are rendered when it leaves, so they are the latest). A slow
+receiver therefore gets fewer, fresher POSTs rather than a growing backlog of stale ones.
 """
 
 from __future__ import annotations
@@ -14,12 +21,11 @@ import contextlib
 import heapq
 import itertools
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import Any, cast
 
 from dispatcher.logs import get_logger
 from dispatcher.sandbox.clock import SimClock
+from dispatcher.sandbox.delivery import DeliveryResult, WebhookSender
 from dispatcher.sandbox.state import ApiCall, SandboxState
 from dispatcher.sandbox.stats import Stats
 from dispatcher.sandbox.timeline import fate_event_times
@@ -64,8 +70,12 @@ class WebhookScheduler:
         self._seq = itertools.count()
         self._wake: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sender: WebhookSender | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._limit = 1
+        self._in_flight = 0
+        #: Deliveries waiting for a free slot, in order; one per api call (key: its id).
+        self._waiting: dict[tuple[str, int], _Retry] = {}
         state.listeners.append(self.schedule)
 
     def _push(self, due: float, item: _Item) -> None:
@@ -95,23 +105,25 @@ class WebhookScheduler:
     def clear(self) -> None:
         """Forget every pending event (the sandbox was reset)."""
         self._heap.clear()
+        self._waiting.clear()
 
-    async def start(self, timeout_s: float) -> None:
-        """Start the scheduler task in the running loop."""
+    async def start(self, timeout_s: float, concurrency: int = 16) -> None:
+        """Start the scheduler task in the running loop, and the sender's thread."""
         self._wake = asyncio.Event()
-        self._client = httpx.AsyncClient(timeout=timeout_s)
+        self._loop = asyncio.get_running_loop()
+        self._limit, self._in_flight = concurrency, 0
+        self._sender = WebhookSender(concurrency, timeout_s)
+        self._sender.start()
         self._runner = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
         """Stop the scheduler and any delivery in flight."""
-        tasks = [t for t in (self._runner, *self._sending) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        if self._runner is not None:
+            self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._client is not None:
-            await self._client.aclose()
+                await self._runner
+        if self._sender is not None:
+            await asyncio.to_thread(self._sender.stop)
 
     async def _run(self) -> None:
         assert self._wake is not None  # set by start() before the task exists
@@ -146,29 +158,49 @@ class WebhookScheduler:
                 self._send(_Retry(call.webhook_url, None, call, 1))
 
     def _send(self, item: _Retry) -> None:
-        task = asyncio.create_task(self._attempt(item))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        """Queue a delivery: a call's details join the one already waiting for that call."""
+        if item.payload is None and item.call is not None:
+            key = ("call", id(item.call))
+            waiting = self._waiting.get(key)
+            if waiting is not None and waiting.attempt >= item.attempt:
+                return  # it will render the latest details when it leaves
+        else:
+            key = ("raw", next(self._seq))
+        self._waiting[key] = item
+        self._pump()
 
-    async def _attempt(self, item: _Retry) -> None:
-        assert self._client is not None  # set by start()
-        payload = item.payload
-        call = item.call
-        final = False
-        if payload is None:
-            if call is None or self._state.call(call.id) is not call:
-                return  # the api call was removed (or the sandbox reset) after it was queued
-            now = self._clock.now()
-            call.webhook_try = item.attempt
-            payload = self._state.details(call, now)
-            final = call.final(now)
-        self._stats.webhooks["sent"] += 1
-        status_code: int | None = None
+    def _pump(self) -> None:
+        """Hand waiting deliveries to the sender while it has free slots."""
+        if self._sender is None or self._loop is None:
+            return  # not started
+        while self._waiting and self._in_flight < self._limit:
+            key = next(iter(self._waiting))
+            item = self._waiting.pop(key)
+            payload = item.payload
+            call = item.call
+            final = False
+            if payload is None:
+                if call is None or self._state.call(call.id) is not call:
+                    continue  # the api call was removed (or the sandbox reset) after it was queued
+                now = self._clock.now()
+                call.webhook_try = item.attempt
+                payload = self._state.details(call, now)
+                final = call.final(now)
+            self._stats.webhooks["sent"] += 1
+            self._in_flight += 1
+            self._sender.submit(item.url, payload, (item, final), self._delivered, self._loop)
+
+    def _delivered(self, result: DeliveryResult) -> None:
+        token, status_code = result
+        item, final = cast(tuple[_Retry, bool], token)  # what `_pump` handed over
+        self._in_flight = max(self._in_flight - 1, 0)
         try:
-            response = await self._client.post(item.url, json=payload)
-            status_code = response.status_code
-        except httpx.HTTPError as exc:
-            log.debug("sandbox.webhook_error", api_call_id=_id(call), error=type(exc).__name__)
+            self._settle(item, final, status_code)
+        finally:
+            self._pump()
+
+    def _settle(self, item: _Retry, final: bool, status_code: int | None) -> None:
+        call = item.call
         if status_code == 200:
             self._stats.webhooks["succeeded"] += 1
             if call is not None and final:

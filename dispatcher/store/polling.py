@@ -9,7 +9,12 @@ from typing import Any
 
 from dispatcher.store.base import StoreBase, now_ms, text, translate
 
-__all__ = ["CallView", "PollStore", "ReconcileResult"]
+__all__ = ["PHASE_BASE", "CallView", "PollStore", "ReconcileResult"]
+
+#: A call's poll counter (`n:<id>` in the calls hash) is phase x PHASE_BASE + looks in that phase,
+#: so one HINCRBY in the claim counts the look and the phase travels with it (0: a counter from
+#: before phases were kept, read as the first phase).
+PHASE_BASE = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +44,33 @@ class PollStore(StoreBase):
     """Polling and retries in Redis."""
 
     @translate
-    def claim_due_calls(self, campaign_id: str, lease_ms: int, limit: int) -> list[tuple[str, int]]:
-        """Due api call ids with how many times each has been polled, leased for `lease_ms`."""
+    def claim_due_calls(
+        self, campaign_id: str, lease_ms: int, limit: int, fill_ms: int = 0
+    ) -> list[tuple[str, int]]:
+        """Due api call ids with their poll counters, leased for `lease_ms`.
+
+        Nothing unless a call is due now; then also the calls due within `fill_ms`, up to `limit`.
+        """
         ck = self.campaign_keys(campaign_id)
-        out = self._script("claim_due")(keys=[ck.poll, ck.calls], args=[now_ms(), lease_ms, limit])
+        out = self._script("claim_due")(
+            keys=[ck.poll, ck.calls], args=[now_ms(), lease_ms, limit, max(fill_ms, 0)]
+        )
         return [(text(out[i]), int(out[i + 1])) for i in range(0, len(out), 2)]
+
+    @translate
+    def has_due_calls(self, campaign_id: str, at_ms: int) -> bool:
+        """Whether a call is due for a poll by `at_ms` (one read, before reserving a request)."""
+        poll = self.campaign_keys(campaign_id).poll
+        return bool(self.client.zrangebyscore(poll, "-inf", at_ms, start=0, num=1))
+
+    @translate
+    def set_poll_counters(self, campaign_id: str, counters: dict[str, int]) -> None:
+        """Start calls' counters again in a new phase (`PHASE_BASE`), one command."""
+        if counters:
+            items: list[str | int] = []
+            for call_id, value in counters.items():
+                items += (f"n:{call_id}", value)
+            self.client.hset(self.campaign_keys(campaign_id).calls, items=items)
 
     @translate
     def reconcile(
@@ -178,10 +205,24 @@ class PollStore(StoreBase):
         return int(first[0][1]) if first else None
 
     @translate
-    def try_mark_tick(self, campaign_id: str, ttl_ms: int) -> bool:
-        """Take the right to schedule the campaign's next poll message (one at a time)."""
+    def try_mark_tick(self, campaign_id: str, due_ms: int, ttl_ms: int) -> bool:
+        """Take the right to schedule the campaign's poll message for `due_ms`.
+
+        Granted when none is scheduled, or when the one scheduled is due later: the new message
+        supersedes it (see `take_tick`). The marker holds the due time and expires after `ttl_ms`.
+        """
         key = self.campaign_keys(campaign_id).tick
-        return bool(self.client.set(key, "1", nx=True, px=max(ttl_ms, 1)))
+        return bool(self._script("poll_mark")(keys=[key], args=[due_ms, ttl_ms]))
+
+    @translate
+    def take_tick(self, campaign_id: str, due_ms: int) -> bool:
+        """A poll message for `due_ms` starts: True if it is the one scheduled (marker cleared).
+
+        A message a sooner one superseded gets False and does nothing; `due_ms` 0 (a message
+        from before due times were sent) always acts.
+        """
+        key = self.campaign_keys(campaign_id).tick
+        return bool(self._script("poll_take")(keys=[key], args=[due_ms]))
 
     @translate
     def clear_tick(self, campaign_id: str) -> None:
