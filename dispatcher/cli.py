@@ -50,7 +50,8 @@ def cli(ctx: click.Context) -> None:
     """Paced, safe voice-call campaigns on the effebot API.
 
     Configuration comes from DISPATCHER_* environment variables (or a .env file): at least
-    DISPATCHER_REDIS_URL, and DISPATCHER_EFFEBOT_API_KEY for the workers.
+    DISPATCHER_REDIS_URL (or DISPATCHER_REDIS_SENTINELS with DISPATCHER_REDIS_SENTINEL_MASTER),
+    and DISPATCHER_EFFEBOT_API_KEY for the workers.
     """
     try:
         settings = load_settings()
