@@ -18,45 +18,29 @@ from dispatcher.redis_server import EmbeddedRedis, free_port
 from dispatcher.settings import SANDBOX_API_KEY
 from dispatcher.store.fleet import FleetSnapshot, QueueDepth
 from dispatcher.store.health import (
-    RedisHealth,
     eviction_problem,
     persistence_problems,
     read_redis_health,
 )
-
-SAFE = RedisHealth(
-    version="7.0.15",
-    role="master",
-    aof_enabled=True,
-    rdb_save="",
-    appendfsync="everysec",
-    aof_last_write_ok=True,
-    rdb_last_bgsave_ok=True,
-    loading=False,
-    maxmemory_bytes=0,
-    maxmemory_policy="noeviction",
-    connected_replicas=0,
-    replicas_online=0,
-)
-
+from tests.fixtures.health import SAFE_REDIS
 
 # --- pure findings ---------------------------------------------------------------------------
 
 
 def test_a_redis_with_aof_and_noeviction_has_no_problem() -> None:
-    assert persistence_problems(SAFE) == ([], [])
-    assert eviction_problem(SAFE) is None
-    assert healthy(redis_findings(SAFE))
+    assert persistence_problems(SAFE_REDIS) == ([], [])
+    assert eviction_problem(SAFE_REDIS) is None
+    assert healthy(redis_findings(SAFE_REDIS))
 
 
 def test_a_redis_without_persistence_loses_promises() -> None:
-    fatal, _ = persistence_problems(replace(SAFE, aof_enabled=False, rdb_save=""))
+    fatal, _ = persistence_problems(replace(SAFE_REDIS, aof_enabled=False, rdb_save=""))
     assert "no persistence" in fatal[0]
-    assert not healthy(redis_findings(replace(SAFE, aof_enabled=False, rdb_save="")))
+    assert not healthy(redis_findings(replace(SAFE_REDIS, aof_enabled=False, rdb_save="")))
 
 
 def test_rdb_only_is_a_warning_not_a_failure() -> None:
-    health = replace(SAFE, aof_enabled=False, rdb_save="3600 1 300 100")
+    health = replace(SAFE_REDIS, aof_enabled=False, rdb_save="3600 1 300 100")
     fatal, weak = persistence_problems(health)
     assert fatal == []
     assert "RDB snapshots only" in weak[0]
@@ -68,7 +52,7 @@ def test_rdb_only_is_a_warning_not_a_failure() -> None:
     "policy", ["allkeys-lru", "volatile-lru", "allkeys-random", "volatile-ttl"]
 )
 def test_an_evicting_memory_policy_is_a_failure(policy: str) -> None:
-    health = replace(SAFE, maxmemory_policy=policy, maxmemory_bytes=1 << 30)
+    health = replace(SAFE_REDIS, maxmemory_policy=policy, maxmemory_bytes=1 << 30)
     problem = eviction_problem(health)
     assert problem is not None
     assert policy in problem
@@ -77,7 +61,7 @@ def test_an_evicting_memory_policy_is_a_failure(policy: str) -> None:
 
 
 def test_a_replica_cannot_hold_the_dispatchers_writes() -> None:
-    [server, *_] = redis_findings(replace(SAFE, role="slave"))
+    [server, *_] = redis_findings(replace(SAFE_REDIS, role="slave"))
     assert server.status == "fail"
     assert "replica" in server.detail
 

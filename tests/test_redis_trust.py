@@ -24,45 +24,31 @@ from dispatcher.errors import RedisUntrusted
 from dispatcher.redis_server import EmbeddedRedis
 from dispatcher.settings import Settings
 from dispatcher.store import StateStore
-from dispatcher.store.health import RedisHealth, trust_problems
+from dispatcher.store.health import trust_problems
 from dispatcher.store.trust import RedisTrust
 from tests.api.conftest import ApiServer
 from tests.fixtures.campaigns import log_events, submit
+from tests.fixtures.health import SAFE_REDIS
 from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 
 PREFIX = "trust"
-
-HEALTHY = RedisHealth(
-    version="7.0.15",
-    role="master",
-    aof_enabled=True,
-    rdb_save="",
-    appendfsync="everysec",
-    aof_last_write_ok=True,
-    rdb_last_bgsave_ok=True,
-    loading=False,
-    maxmemory_bytes=0,
-    maxmemory_policy="noeviction",
-    connected_replicas=0,
-    replicas_online=0,
-)
 
 
 # --- what is refused, what is warned about (pure) -----------------------------------------------
 
 
 def test_a_redis_with_aof_and_noeviction_is_trusted() -> None:
-    assert trust_problems(HEALTHY, "none") == ([], [])
+    assert trust_problems(SAFE_REDIS, "none") == ([], [])
 
 
 def test_no_persistence_at_all_is_refused() -> None:
-    fatal, _ = trust_problems(dataclasses.replace(HEALTHY, aof_enabled=False), "none")
+    fatal, _ = trust_problems(dataclasses.replace(SAFE_REDIS, aof_enabled=False), "none")
     assert len(fatal) == 1
     assert "no persistence" in fatal[0]
 
 
 def test_rdb_snapshots_alone_are_only_warned_about() -> None:
-    health = dataclasses.replace(HEALTHY, aof_enabled=False, rdb_save="3600 1")
+    health = dataclasses.replace(SAFE_REDIS, aof_enabled=False, rdb_save="3600 1")
     fatal, weak = trust_problems(health, "none")
     assert fatal == []
     assert any("RDB snapshots only" in w for w in weak)
@@ -70,16 +56,16 @@ def test_rdb_snapshots_alone_are_only_warned_about() -> None:
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-lru", "allkeys-random"])
 def test_a_memory_policy_that_evicts_keys_is_refused(policy: str) -> None:
-    fatal, _ = trust_problems(dataclasses.replace(HEALTHY, maxmemory_policy=policy), "none")
+    fatal, _ = trust_problems(dataclasses.replace(SAFE_REDIS, maxmemory_policy=policy), "none")
     assert len(fatal) == 1
     assert policy in fatal[0]
 
 
 def test_replica_durability_without_a_replica_is_warned_about_not_refused() -> None:
-    fatal, weak = trust_problems(HEALTHY, "replica")
+    fatal, weak = trust_problems(SAFE_REDIS, "replica")
     assert fatal == []
     assert any("no replica is connected" in w for w in weak)
-    with_one = dataclasses.replace(HEALTHY, connected_replicas=1, replicas_online=1)
+    with_one = dataclasses.replace(SAFE_REDIS, connected_replicas=1, replicas_online=1)
     assert trust_problems(with_one, "replica") == ([], [])
 
 
