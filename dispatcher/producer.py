@@ -16,7 +16,6 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,7 @@ from dispatcher.logs import get_logger
 from dispatcher.queue import Enqueue
 from dispatcher.spec import CampaignSpec
 from dispatcher.store import StateStore, SubmissionGuard, now_ms
+from dispatcher.store.chunks import ChunkWriter
 from dispatcher.windows import CallWindow, contact_zone, group_key
 
 __all__ = [
@@ -186,51 +186,40 @@ def submit_campaign(
         extra=campaign_extra(spec),
         draft_deadline_ms=now_ms() + DRAFT_TTL_MS,
     )
-    # One chunk is written (by a second thread, waiting on Redis without the GIL) while the next
-    # is read and normalised here; chunks still go to Redis one after the other, in order.
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submit-writer")
-    in_flight: Future[None] | None = None
+    # Chunks are pipelined on one connection: Redis adds one while the next is read here.
+    writer = ChunkWriter(store, campaign_id, spec.batch_size)
     try:
-        chunk: list[tuple[str, str, str, str]] = []
-        for item in contacts:
-            if isinstance(item, Rejection):
-                rejections.add(item)
+        with writer:
+            chunk: list[tuple[str, str, str, str]] = []
+            for item in contacts:
+                if isinstance(item, Rejection):
+                    rejections.add(item)
+                    if fingerprint is not None:
+                        fingerprint.rejection(item.row, item.reason)
+                    continue
+                if grouping is None and item.timezone is None:  # the hot case: contact_row inlined
+                    data = item.data
+                    row = (item.phone, _encode_data(data) if data else "", "", item.ref or "")
+                else:
+                    row = contact_row(item, grouping)
                 if fingerprint is not None:
-                    fingerprint.rejection(item.row, item.reason)
-                continue
-            if grouping is None and item.timezone is None:  # the hot case: contact_row inlined
-                data = item.data
-                row = (item.phone, _encode_data(data) if data else "", "", item.ref or "")
-            else:
-                row = contact_row(item, grouping)
-            if fingerprint is not None:
-                fingerprint.contact(row[0], row[1], row[3])
-            chunk.append(row)
-            if len(chunk) >= CHUNK:
-                if in_flight is not None:
-                    in_flight.result()
-                keeper.keep()
-                in_flight = writer.submit(
-                    _flush, store, campaign_id, spec.batch_size, chunk, report
-                )
-                chunk = []
-        if in_flight is not None:
-            in_flight.result()
-            in_flight = None
-        if chunk:
-            _flush(store, campaign_id, spec.batch_size, chunk, report)
+                    fingerprint.contact(row[0], row[1], row[3])
+                chunk.append(row)
+                if len(chunk) >= CHUNK:
+                    keeper.keep()
+                    _count(report, writer.send(chunk))
+                    chunk = []
+            if chunk:
+                _count(report, writer.send(chunk))
+            _count(report, writer.drain())
         report.rejected = rejections.count
         report.rejected_by_reason = dict(rejections.by_reason.most_common())
         report.rejected_rows = rejections.rows
         report.refused_because = refusal(report.rejected, report.accepted, strict)
     except BaseException:
-        if in_flight is not None:
-            in_flight.exception()  # let the chunk being written land before deleting everything
         store.delete_campaign(campaign_id)
         keeper.release()
         raise
-    finally:
-        writer.shutdown(wait=True)
     if report.refused_because is not None:
         store.delete_campaign(campaign_id)
         keeper.release()
@@ -439,17 +428,10 @@ class WindowGrouping:
         return found
 
 
-def _flush(
-    store: StateStore,
-    campaign_id: str,
-    batch_size: int,
-    chunk: list[tuple[str, str, str, str]],
-    report: SubmitReport,
-) -> None:
-    for code in store.add_contacts(campaign_id, batch_size, chunk):
-        if code == 1:
-            report.accepted += 1
-        elif code == 2:
-            report.blocked += 1
-        else:
-            report.duplicates += 1
+def _count(report: SubmitReport, answered: list[list[int]]) -> None:
+    """Count what `add_contacts` did with each contact of the answered chunks."""
+    for codes in answered:
+        accepted, blocked = codes.count(1), codes.count(2)
+        report.accepted += accepted
+        report.blocked += blocked
+        report.duplicates += len(codes) - accepted - blocked

@@ -42,13 +42,19 @@ class ContactStore(StoreBase):
 
         Per tuple: 0 duplicate, 1 accepted (pending, in a batch of its group), 2 blocked.
         """
+        keys, argv = self.add_contacts_arguments(campaign_id, batch_size, items)
+        return [int(code) for code in text(self._script("add_contacts")(keys=keys, args=argv))]
+
+    def add_contacts_arguments(
+        self, campaign_id: str, batch_size: int, items: Sequence[tuple[str, ...]]
+    ) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of one `add_contacts` call (`dispatcher.store.chunks` too)."""
         ck = self.campaign_keys(campaign_id)
         # JSON escapes control characters, so a data value can hold no raw tab or newline; a ref
         # with control characters is rejected when it is read (`dispatcher.contacts`).
-        payload = "\n".join("\t".join(item) for item in items)
-        argv: list[Any] = [ck.base, batch_size, payload]
+        payload = "\n".join(["\t".join(item) for item in items])
         keys = [ck.meta, ck.contacts, ck.data, ck.counts, self.keys.dnc, self.keys.events]
-        return [int(code) for code in text(self._script("add_contacts")(keys=keys, args=argv))]
+        return keys, [ck.base, batch_size, payload]
 
     @translate
     def contact(self, campaign_id: str, phone: str) -> ContactRecord | None:
