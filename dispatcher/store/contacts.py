@@ -114,6 +114,7 @@ class ContactStore(StoreBase):
                 pipe = self.client.pipeline()
                 pipe.zremrangebyscore(ck.reading, "-inf", now)  # leases of readers long gone
                 pipe.zadd(ck.reading, {token: now + READING_LEASE_MS})
+                pipe.pexpire(ck.reading, READING_LEASE_MS)  # gone by itself after the last reader
                 pipe.hscan(ck.contacts, cursor, count=page)
                 pipe.hmget(ck.meta, "archive_buckets", "archive_format")
                 *_, (cursor, found), (buckets, fmt) = pipe.execute()
