@@ -33,7 +33,8 @@ from dispatcher.store.archive_format import (
     encode_bucket,
     find_in_bucket,
 )
-from tests.fixtures.campaigns import SPEC, phones
+from tests.fixtures.campaigns import SPEC, phones, submit, wait_until_finished
+from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 from workers.context import WorkerContext
 from workers.reconciler import archive_tick
 
@@ -346,3 +347,18 @@ def test_the_cli_archives_with_a_dry_run_first(store: StateStore, settings: Sett
     gone = runner.invoke(cli, ["archive", "nope"], env=env)
     assert gone.exit_code == 1
     assert "no campaign 'nope'" in gone.output
+
+
+def test_real_workers_archive_a_finished_campaign_once_it_leaves_the_active_set(
+    settings: Settings, store: StateStore, sandbox: Any, worker_pool: WorkerPool
+) -> None:
+    worker_pool.start(worker_env(settings, sandbox.url, archive_after_s=0), count=1, threads=4)
+    cid = submit(settings, store, 30, batch_size=5).campaign_id
+    assert cid is not None
+    assert wait_until_finished(store, cid), store.counts(cid)
+    assert wait_for(lambda: "archived_at" in store.meta(cid), 60)
+    records = list(store.iter_contacts(cid))
+    assert len(records) == 30
+    assert {r.state for r in records} <= {"completed", "no_answer", "busy", "failed", "invalid"}
+    assert sum(store.counts(cid).values()) == 30
+    assert not campaign_keys(store.client, cid) & {"contacts", "data"}
