@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from dispatcher import __version__
 from dispatcher.api.command import serve_command
+from dispatcher.commands.archive import archive
 from dispatcher.commands.campaigns import export, list_campaigns, status, submit
 from dispatcher.commands.controls import cancel, pause, reschedule, resume
 from dispatcher.commands.demo import demo
@@ -95,6 +96,7 @@ cli.add_command(sandbox_command)
 cli.add_command(serve_command)
 cli.add_command(doctor)
 cli.add_command(purge)
+cli.add_command(archive)
 cli.add_command(redis_reset)
 
 

@@ -243,6 +243,22 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the reconciler removes campaigns past their retention.",
     )
+    archive_enabled: bool = Field(
+        True,
+        description=(
+            "The reconciler archives ended campaigns' contacts into compressed buckets "
+            "(`dispatcher archive` still can when this is off)."
+        ),
+    )
+    archive_after_s: float = Field(
+        3600.0,
+        ge=0,
+        description=(
+            "A finished or cancelled campaign with no open contact is archived this long after it "
+            "ended (0: at once); until then late webhooks and IVR answers land on its live "
+            "contacts, after it they are refused (410)."
+        ),
+    )
 
     redis_outage_max_s: float = Field(
         120.0,

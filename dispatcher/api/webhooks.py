@@ -79,7 +79,10 @@ _WEBHOOK_OPENAPI: dict[str, Any] = {
         400: {"model": ErrorBody, "description": "Not JSON."},
         403: {"model": ErrorBody, "description": "The source address is not allowed."},
         404: {"model": ErrorBody, "description": "Unknown token."},
-        410: {"model": ErrorBody, "description": "The campaign ended too long ago."},
+        410: {
+            "model": ErrorBody,
+            "description": "The campaign ended too long ago, or its contacts are archived.",
+        },
         413: {"model": ErrorBody, "description": "Body too large."},
         422: {"model": ErrorBody, "description": "Neither call details nor an IVR action."},
         503: {"model": ErrorBody, "description": "Not stored; the provider should retry."},
@@ -99,6 +102,15 @@ async def receive_webhook(
         if webhooks_closed(meta, now_ms(), svc.settings.webhook_grace_after_end_s):
             log.info("webhook.campaign_ended", campaign_id=campaign_id)
             raise ApiError(410, "this campaign no longer takes webhooks", code="campaign_ended")
+        if "archived_at" in meta:
+            # Its contacts are compressed away (`store.archive`): nothing is written to them any
+            # more. Refused like an ended campaign's, so the provider stops retrying.
+            log.warning("webhook.campaign_archived", campaign_id=campaign_id)
+            raise ApiError(
+                410,
+                "this campaign's contacts are archived: it takes no more webhooks",
+                code="campaign_archived",
+            )
         payload = await _json_body(svc, request)
         if isinstance(payload, dict) and "calls" in payload:
             kind = "call"
@@ -196,4 +208,6 @@ def _apply_ivr(svc: Services, campaign_id: str, call: dict[str, Any]) -> str:
     outcome = svc.store.record_ivr_answer(campaign_id, str(phone), str(answer))
     if outcome == "full":
         log.warning("webhook.ivr_answers_full", campaign_id=campaign_id)
+    elif outcome == "archived":  # archived between the meta's read and the answer's write
+        log.warning("webhook.ivr_answer_archived", campaign_id=campaign_id)
     return outcome

@@ -15,7 +15,8 @@ object callers hold; each concern lives in its own module and class:
 * `shared`: the do-not-call list, deployment-wide values, locks, events;
 * `activity`: dials and outcomes per minute, and the recent events, for the console;
 * `epoch`: the marker that tells a Redis that lost its data from a fresh install;
-* `retention`: removing campaigns that ended long ago.
+* `retention`: removing campaigns that ended long ago;
+* `archive`: an ended campaign's contacts rewritten into compressed buckets (`archive_format`).
 
 How the client is built (a URL or Sentinels, TLS) is `connection`'s; what a claim must reach before
 it is acted on (`WAIT` / `WAITAOF`) is `durability`'s.
@@ -29,6 +30,7 @@ import redis
 from redis.commands.core import Script
 
 from dispatcher.store.activity import ActivityStore, Minute
+from dispatcher.store.archive import ArchiveOutcome, ArchiveStore
 from dispatcher.store.base import now_ms, text, translate
 from dispatcher.store.batches import BatchStore, Claim, Sent
 from dispatcher.store.campaigns import CampaignStore, SubmissionGuard
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TERMINAL_STATES",
+    "ArchiveOutcome",
     "CallView",
     "CampaignKeys",
     "CampaignView",
@@ -85,6 +88,7 @@ class StateStore(
     ActivityStore,
     EpochStore,
     RetentionStore,
+    ArchiveStore,
 ):
     """Campaign state in Redis under one key prefix."""
 

@@ -181,6 +181,8 @@ class CampaignStore(StoreBase):
             ck.counts,
             ck.contacts,
             ck.data,
+            ck.archive,
+            ck.reading,
             ck.calls,
             ck.poll,
             ck.tick,
@@ -204,6 +206,7 @@ class CampaignStore(StoreBase):
         pipe.srem(self.keys.active, campaign_id)
         pipe.zrem(self.keys.drafts, campaign_id)
         pipe.zrem(self.keys.callbacks_due, campaign_id)
+        pipe.zrem(self.keys.archive_due, campaign_id)
         if published is not None and text(status or b"") == CampaignStatus.DRAFT.value:
             self._publish_status(pipe, campaign_id, "discarded", "draft", ended=True)
         pipe.execute()
@@ -320,4 +323,9 @@ class CampaignStore(StoreBase):
 
     @translate
     def deactivate(self, campaign_id: str) -> None:
-        self.client.srem(self.keys.active, campaign_id)
+        """Leave the active set; an ended campaign then waits in the archive index
+        (`store.archive`) until it is archived."""
+        pipe = self.client.pipeline()
+        pipe.srem(self.keys.active, campaign_id)
+        pipe.zadd(self.keys.archive_due, {campaign_id: now_ms()}, nx=True)
+        pipe.execute()

@@ -72,6 +72,19 @@ class CampaignKeys:
         return f"{self.base}:data"
 
     @property
+    def archive(self) -> str:
+        """Hash: bucket number -> compressed contacts and their data, once the campaign is
+        archived (`store.archive`); `contacts`, `data` and the `bp` lists are gone then."""
+        return f"{self.base}:archive"
+
+    @property
+    def reading(self) -> str:
+        """Sorted set: readers streaming the live `contacts` hash, by when their lease (renewed
+        every page) runs out; the archive waits for none to be left, so a stream never loses its
+        hash half-way."""
+        return f"{self.base}:reading"
+
+    @property
     def calls(self) -> str:
         """Hash: api call id -> batch number."""
         return f"{self.base}:calls"
@@ -143,6 +156,8 @@ class CampaignKeys:
             self.counts,
             self.contacts,
             self.data,
+            self.archive,
+            self.reading,
             self.calls,
             self.poll,
             self.retry,
@@ -205,6 +220,11 @@ class Keys:
         Deployment-wide, like the DNC set: the scripts that end contacts get it in KEYS.
         """
         return f"{self.prefix}:events"
+
+    @property
+    def archive_due(self) -> str:
+        """Sorted set: ended campaigns to archive, by the time (ms) they left the active set."""
+        return f"{self.prefix}:archive:due"
 
     @property
     def drafts(self) -> str:

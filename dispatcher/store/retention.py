@@ -114,6 +114,7 @@ class RetentionStore(StoreBase):
         pipe.srem(self.keys.active, campaign_id)
         pipe.zrem(self.keys.drafts, campaign_id)
         pipe.zrem(self.keys.callbacks_due, campaign_id)
+        pipe.zrem(self.keys.archive_due, campaign_id)
         if linked:
             # The record a retried submission finds: say it was purged rather than be forgotten
             # (a forgotten key would create the campaign again and dial everyone a second time).
