@@ -29,8 +29,14 @@ def client() -> Iterator[redis.Redis]:
 
 
 def calls(client: redis.Redis, command: str) -> int:
+    """How often the server ran `command`; `script`: every SCRIPT subcommand (Redis 6 counts
+    them as one, Redis 7 apart as `script|exists`, `script|load`)."""
     stats = client.info("commandstats")
-    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+    return sum(
+        int(value.get("calls", 0))
+        for key, value in stats.items()
+        if key == f"cmdstat_{command}" or key.startswith(f"cmdstat_{command}|")
+    )
 
 
 def sent_campaign(store: StateStore, phones: list[str]) -> list[str]:
@@ -46,14 +52,14 @@ def test_a_warm_reconcile_is_one_round_trip_of_evalsha_without_script_exists(
     client: redis.Redis,
 ) -> None:
     store = StateStore(client, "t")
-    first, second = sent_campaign(store, ["11", "12"])
+    first, _ = sent_campaign(store, ["11", "12"])
     store.reconcile_many("c", [CallView("900", [(first, "", {})], 10**13, False)])
-    before = {name: calls(client, name) for name in ("evalsha", "eval", "script|exists")}
+    before = {name: calls(client, name) for name in ("evalsha", "eval", "script")}
     views = [CallView("900", [(first, "completed", {})], 0, False)] * 3
     assert [r.changed for r in store.reconcile_many("c", views)] == [1, 0, 0]
     assert calls(client, "evalsha") - before["evalsha"] == 3
     assert calls(client, "eval") == before["eval"]
-    assert calls(client, "script|exists") == before["script|exists"] == 0
+    assert calls(client, "script") == before["script"]
 
 
 def test_a_reconcile_after_the_scripts_were_flushed_runs_each_call_once(
@@ -93,10 +99,8 @@ def test_only_the_calls_the_server_refused_are_sent_again(client: redis.Redis) -
     assert int(client.get("a") or 0) == 11
     assert int(client.get("b") or 0) == 1100
     assert calls(client, "eval") == 2
-    # Replies stay in the order the calls were added, whichever were sent again.
-    assert replies[0] in (1, 11) and replies[2] in (100, 1100)
-    assert sorted([replies[0], replies[1]]) == [1, 11]
-    assert sorted([replies[2], replies[3]]) == [100, 1100]
+    # Replies stay in the order the calls were added; the refused ones ran after the others.
+    assert replies == [1, 11, 100, 1100]
 
 
 def test_a_script_error_is_raised_and_the_other_calls_stand(client: redis.Redis) -> None:
