@@ -6,6 +6,7 @@ in-process `SandboxThread`) and finds its poster among the processes of this hos
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -90,3 +91,19 @@ def test_a_poster_that_dies_is_replaced_and_what_it_held_is_tried_again() -> Non
         [second] = posters_of(sandbox.pid)
         assert second != first
         assert [body["webhookTry"] for body in receiver.bodies()] == [1, 2]
+
+
+def test_a_delivery_bigger_than_the_pipe_s_buffer_arrives_whole(
+    client: httpx.Client, sandbox: SandboxProcess
+) -> None:
+    sandbox.configure(instant=True)
+    phones = [f"1555{i:07d}" for i in range(1000)]
+    with WebhookReceiver() as receiver:
+        post(
+            client,
+            "/apiCalls/create",
+            call_body(phone=None, phones=phones, webhookUrl=receiver.url()),
+        )
+        [body] = wait_for(receiver.bodies)
+    assert len(json.dumps(body)) > 64 * 1024  # more than a pipe holds at once
+    assert sorted(call["phone"] for call in body["calls"]) == phones
