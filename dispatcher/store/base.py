@@ -56,6 +56,10 @@ class ScriptBatch:
     those calls are sent again (every other reply stands). The store's clients retry nothing after
     a lost reply (`store.connection`), so a pipeline is never resent whole either. The calls must
     not depend on one another's order, since a call sent again runs after the others.
+
+    Transactions (`MULTI`) keep redis-py's way (`SubmissionStore.apply_part`): inside `EXEC` a
+    `NOSCRIPT` would leave the transaction's other commands applied, so there the scripts must
+    be known to the server before it starts.
     """
 
     def __init__(self, client: redis.Redis) -> None:
