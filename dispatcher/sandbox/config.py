@@ -220,8 +220,9 @@ class SandboxConfig(BaseModel):
         ge=1,
         le=1000,
         description=(
-            "Webhook deliveries in flight at once, sent from their own thread, event loop and"
-            " connection pool (so a slow receiver never starves the API); read at start."
+            "Webhook deliveries in flight at once, sent from a process of their own with its own"
+            " connection pool (so neither a slow receiver nor the sending itself starves the"
+            " API); read at start."
         ),
     )
     # --- the emulated account -------------------------------------------------------------------

@@ -7,11 +7,12 @@ that fall due together are coalesced into one POST of its current details. A del
 to `webhook_tries` times, `webhook_retry_interval_s` simulated seconds apart, until HTTP 200.
 
 The scheduler only decides and renders, in the API's loop where the state lives; the POSTs go
-out from their own thread, loop and connection pool (`delivery.WebhookSender`), at most
-`webhook_concurrency` at once, so webhooks never starve the API of its loop. Deliveries wait
-their turn in a queue that holds at most one per api call: a change of a call whose delivery is
-still waiting joins it (the details are rendered when it leaves, so they are the latest). A slow
-receiver therefore gets fewer, fresher POSTs rather than a growing backlog of stale ones.
+out from a process of their own (`delivery.WebhookSender`, `poster`), at most
+`webhook_concurrency` at once, so webhooks never starve the API of its loop or its GIL.
+Deliveries wait their turn in a queue that holds at most one per api call: a change of a call
+whose delivery is still waiting joins it (the details are rendered when it leaves, so they are
+the latest). A slow receiver therefore gets fewer, fresher POSTs rather than a growing backlog
+of stale ones.
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ class WebhookScheduler:
         self._wake: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
         self._sender: WebhookSender | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._limit = 1
         self._in_flight = 0
         #: Deliveries waiting for a free slot, in order; one per api call (key: its id).
@@ -108,11 +108,10 @@ class WebhookScheduler:
         self._waiting.clear()
 
     async def start(self, timeout_s: float, concurrency: int = 16) -> None:
-        """Start the scheduler task in the running loop, and the sender's thread."""
+        """Start the scheduler task in the running loop, and the sender's process."""
         self._wake = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
         self._limit, self._in_flight = concurrency, 0
-        self._sender = WebhookSender(concurrency, timeout_s)
+        self._sender = WebhookSender(concurrency, timeout_s, self._delivered)
         self._sender.start()
         self._runner = asyncio.create_task(self._run())
 
@@ -123,7 +122,7 @@ class WebhookScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
         if self._sender is not None:
-            await asyncio.to_thread(self._sender.stop)
+            await self._sender.stop()
 
     async def _run(self) -> None:
         assert self._wake is not None  # set by start() before the task exists
@@ -171,7 +170,7 @@ class WebhookScheduler:
 
     def _pump(self) -> None:
         """Hand waiting deliveries to the sender while it has free slots."""
-        if self._sender is None or self._loop is None:
+        if self._sender is None:
             return  # not started
         while self._waiting and self._in_flight < self._limit:
             key = next(iter(self._waiting))
@@ -188,7 +187,7 @@ class WebhookScheduler:
                 final = call.final(now)
             self._stats.webhooks["sent"] += 1
             self._in_flight += 1
-            self._sender.submit(item.url, payload, (item, final), self._delivered, self._loop)
+            self._sender.submit(item.url, payload, (item, final))
 
     def _delivered(self, result: DeliveryResult) -> None:
         token, status_code = result

@@ -4,18 +4,19 @@ and the clock."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from dispatcher.errors import StateError
 from dispatcher.store import scripts
 from dispatcher.store.durability import NO_DURABILITY, Durability
 from dispatcher.store.keys import CampaignKeys, Keys
 
-__all__ = ["StoreBase", "now_ms", "text", "translate"]
+__all__ = ["ScriptBatch", "StoreBase", "now_ms", "text", "translate"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +46,57 @@ def translate(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+class ScriptBatch:
+    """Script calls sent in one round trip (a non-transactional pipeline of EVALSHAs).
+
+    redis-py's own way (`script(..., client=pipe)`) sends `SCRIPT EXISTS` before every pipeline,
+    a second round trip each time. Here the EVALSHAs go out as they are; a call the server answers
+    `NOSCRIPT` (Redis restarted, `SCRIPT FLUSH`) is sent again as `EVAL`, which runs it and caches
+    it. Nothing runs twice: a `NOSCRIPT` reply means the server ran nothing for that call, and only
+    those calls are sent again (every other reply stands). The store's clients retry nothing after
+    a lost reply (`store.connection`), so a pipeline is never resent whole either. The calls must
+    not depend on one another's order, since a call sent again runs after the others.
+
+    Transactions (`MULTI`) keep redis-py's way (`SubmissionStore.apply_part`): inside `EXEC` a
+    `NOSCRIPT` would leave the transaction's other commands applied, so there the scripts must
+    be known to the server before it starts.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._pipe = client.pipeline(transaction=False)
+        self._calls: list[tuple[Script, int, tuple[Any, ...]]] = []
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def add(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> None:
+        """Queue one call of `script` (a `register_script` of this client)."""
+        argv = (*keys, *args)
+        self._pipe.evalsha(script.sha, len(keys), *argv)
+        self._calls.append((script, len(keys), argv))
+
+    def execute(self) -> list[Any]:
+        """Run the queued calls; their replies in order (the first error is raised)."""
+        if not self._calls:
+            return []
+        calls, self._calls = self._calls, []
+        replies: list[Any] = self._pipe.execute(raise_on_error=False)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            again = self._client.pipeline(transaction=False)
+            for i in missing:
+                script, numkeys, argv = calls[i]
+                # EVAL runs the call and caches the script for the EVALSHAs that come next.
+                again.execute_command("EVAL", script.script, numkeys, *argv)  # type: ignore[no-untyped-call] # redis-py
+            for i, reply in zip(missing, again.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+
 class StoreBase:
     """The client and key names every concern of the store works with."""
 
@@ -64,3 +116,7 @@ class StoreBase:
             source = scripts.load(name, self.events_maxlen)
             found = self._scripts[name] = self.client.register_script(source)
         return found
+
+    def _script_batch(self) -> ScriptBatch:
+        """Script calls for one round trip, without `SCRIPT EXISTS` first (see `ScriptBatch`)."""
+        return ScriptBatch(self.client)

@@ -103,7 +103,8 @@ class PollStore(StoreBase):
         authoritative: bool = True,
         max_blocks: int | None = None,
     ) -> list[ReconcileResult]:
-        """`reconcile` for several api calls, pipelined: one round trip, one script per call.
+        """`reconcile` for several api calls, pipelined: one round trip, one script per call
+        (EVALSHA, no `SCRIPT EXISTS` first; see `ScriptBatch`).
 
         `authoritative` answers (a `get`) end `unknown` the contacts a final answer leaves out;
         others (a webhook) keep such a call polled until a `get` says. `toBlock` adds a number to
@@ -114,7 +115,8 @@ class PollStore(StoreBase):
         keys = [ck.meta, ck.counts, ck.contacts, ck.poll, ck.retry, ck.calls, self.keys.dnc]
         keys.append(self.keys.events)
         now = now_ms()
-        pipe = self.client.pipeline(transaction=False)
+        batch = self._script_batch()
+        script = self._script("reconcile")
         for call in calls:
             args: list[Any] = [
                 call.api_call_id,
@@ -128,7 +130,7 @@ class PollStore(StoreBase):
             ]
             for phone, state, detail in call.updates:
                 args += [phone, state, json.dumps(detail, separators=(",", ":"))]
-            self._script("reconcile")(keys=keys, args=args, client=pipe)
+            batch.add(script, keys, args)
         return [
             ReconcileResult(
                 int(changed),
@@ -139,7 +141,7 @@ class PollStore(StoreBase):
                 int(refused),
                 {text(ended[i]): int(ended[i + 1]) for i in range(0, len(ended), 2)},
             )
-            for changed, finished, strangers, left_out, blocked, refused, ended in pipe.execute()
+            for changed, finished, strangers, left_out, blocked, refused, ended in batch.execute()
         ]
 
     @translate

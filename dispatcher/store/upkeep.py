@@ -118,7 +118,8 @@ class UpkeepStore(StoreBase):
     ) -> list[CampaignView]:
         """What the reconciler needs of each campaign: one script each, one round trip in all."""
         now = now_ms()
-        pipe = self.client.pipeline(transaction=False)
+        batch = self._script_batch()
+        script = self._script("view_campaign")
         for campaign_id in campaign_ids:
             ck = self.campaign_keys(campaign_id)
             keys = [
@@ -131,11 +132,9 @@ class UpkeepStore(StoreBase):
                 ck.tick,
                 ck.counts,
             ]
-            self._script("view_campaign")(
-                keys=keys, args=[overdue_before_ms, now, limit], client=pipe
-            )
+            batch.add(script, keys, [overdue_before_ms, now, limit])
         views = []
-        for campaign_id, raw in zip(campaign_ids, pipe.execute(), strict=True):
+        for campaign_id, raw in zip(campaign_ids, batch.execute(), strict=True):
             status, due, leases, owed, poll, retry, tick, open_contacts = raw
             pairs = [text(v) for v in owed]
             owed_now = [Owed.parse(op, v) for op, v in zip(pairs[::2], pairs[1::2], strict=True)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -61,9 +62,14 @@ def wait_for(
 
 
 class WebhookReceiver:
-    """A tiny HTTP server recording every POST; answers from a script of status codes, then 200."""
+    """A tiny HTTP server recording every POST; answers from a script of status codes, then 200.
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    With `hold_first`, the first POST is recorded but not answered until that event is set.
+    """
+
+    def __init__(
+        self, statuses: list[int] | None = None, hold_first: threading.Event | None = None
+    ) -> None:
         self.received: list[tuple[str, Any]] = []
         self.statuses = list(statuses or [])
         self._lock = threading.Lock()
@@ -76,9 +82,13 @@ class WebhookReceiver:
                 with receiver._lock:
                     receiver.received.append((self.path, body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                    first = len(receiver.received) == 1
+                if first and hold_first is not None:
+                    hold_first.wait(30)
+                with contextlib.suppress(OSError):  # the sender may have gone meanwhile
+                    self.send_response(status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
