@@ -72,7 +72,7 @@ class CpuProbe:
     def __init__(self, stack: Stack, workers: WorkerGroup) -> None:
         self.client = stack.client()
         worker_pids = [c for p in workers.processes for c in [p.pid, *_children(p.pid)]]
-        sandbox = stack.sandbox._process  # noqa: SLF001 - the benchmark's own subprocess
+        sandbox = stack.sandbox._process  # the benchmark's own subprocess
         self.pids = {
             "workers": worker_pids,
             "sandbox": [sandbox.pid] if sandbox is not None else [],

@@ -51,6 +51,15 @@ class WorkerContext:
         """Why Redis must be taken to have lost its data (None: it has not, or is not checked)."""
         return None if self.trust is None else self.trust.verify()
 
+    def trusted_epoch(self) -> str | None:
+        """The epoch id a claim script checks the marker against: '' when this process does not
+        check it (no `trust`), None when the full check must run first (Redis did not answer at
+        start). The script's check is the one `RedisTrust.verify` makes (marker present, same id,
+        not flagged lost); when it fails, `redis_lost` judges why and records it."""
+        if self.trust is None:
+            return ""
+        return self.trust.epoch_id
+
     def send(self, actor_name: str, args: tuple[Any, ...], delay_s: float | None = None) -> None:
         """Enqueue a message for one of our actors (ids only)."""
         delay_ms = None if delay_s is None or delay_s <= 0 else int(delay_s * 1000)
