@@ -5,7 +5,8 @@ in `after_worker_boot` and closed in `after_worker_shutdown`, once dramatiq has 
 threads (its `before_worker_shutdown` runs *before* that: closing there cut the requests still in
 flight, whose contacts then ended `unknown` though the provider may have created their calls).
 `before_worker_shutdown` only tells the actors the process is stopping, so that one waiting for
-its pacing slot hands its batch over instead of starting a request.
+its pacing slot hands its batch over instead of starting a request. `before_worker_boot` also sets
+how long an idle queue consumer waits between fetches (`DISPATCHER_CONSUMER_IDLE_MS`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class ProcessResources(Middleware):
         # dramatiq starts the worker threads before `after_worker_boot`: the first messages must
         # already find the broker (the context itself is built on first use).
         self._broker = broker
+        # Read by the consumers and worker threads dramatiq creates right after this hook.
+        if worker is not None and hasattr(worker, "worker_timeout"):
+            worker.worker_timeout = self.settings.consumer_idle_ms
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         self._broker = broker
