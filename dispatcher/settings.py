@@ -147,6 +147,17 @@ class Settings(BaseSettings):
         description="Per million broker commands: run dead-worker cleanup.",
     )
     worker_threads: int = Field(8, ge=1, description="Threads per worker process.")
+    consumer_idle_ms: int = Field(
+        1000,
+        ge=10,
+        le=60_000,
+        description=(
+            "The longest a worker's queue consumer that found no message waits before it looks "
+            "again (dramatiq's worker timeout; its backoff starts at a few ms). Lower: a new "
+            "campaign's batches and poll messages are picked up sooner, at the price of more "
+            "fetches while idle."
+        ),
+    )
     batch_lease_s: float = Field(
         0.0,
         ge=0,

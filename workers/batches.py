@@ -168,27 +168,45 @@ def _send_batch(
             _again(ctx, campaign_id, batch_no, 1.0, attempt)
             return
 
-    lost = ctx.redis_lost()
-    if lost is not None:
-        # Redis lost its data under this process (the DNC list with it): dial nobody until an
-        # operator accepts the loss. The batch stays pending; the reconciler sends it again then.
-        log.warning("batch.held", reason="redis data lost", detail=lost)
-        return
     token = secrets.token_hex(8)
-    try:
-        claim = store.claim_batch(
-            campaign_id,
-            batch_no,
-            int(batch_lease_s(ctx) * 1000),
-            token,
-            daily_cap=ctx.settings.max_dials_per_number_per_day,
-        )
-    except StateError:
-        # The claim may have landed without its answer reaching us (a failover, a reset): once
-        # Redis answers, give back what this token claimed (nobody was dialled under it), so the
-        # run from the top finds the batch `pending` rather than `sending` until its lease ends.
-        _give_back_unanswered(ctx, campaign_id, batch_no, token)
-        raise
+    claim: Claim | None = None
+    # The epoch check (`store.trust`) runs inside the claim script; when the marker is not the one
+    # this process remembers, the full check judges why (an operator's reset is adopted, and the
+    # claim tried again; a loss is recorded and logged).
+    for _ in range(2):
+        epoch_id = ctx.trusted_epoch()
+        lost = ctx.redis_lost() if epoch_id is None else None
+        if lost is not None:
+            # Redis lost its data under this process (the DNC list with it): dial nobody until
+            # an operator accepts the loss. The batch stays pending; the reconciler sends it again
+            # then.
+            log.warning("batch.held", reason="redis data lost", detail=lost)
+            return
+        try:
+            claim = store.claim_batch(
+                campaign_id,
+                batch_no,
+                int(batch_lease_s(ctx) * 1000),
+                token,
+                daily_cap=ctx.settings.max_dials_per_number_per_day,
+                epoch_id=epoch_id or "",
+            )
+        except StateError:
+            # The claim may have landed without its answer reaching us (a failover, a reset):
+            # once Redis answers, give back what this token claimed (nobody was dialled under
+            # it), so the run from the top finds the batch `pending` rather than `sending` until
+            # its lease ends.
+            _give_back_unanswered(ctx, campaign_id, batch_no, token)
+            raise
+        if claim.outcome != "untrusted":
+            break
+        lost = ctx.redis_lost()
+        if lost is not None:
+            log.warning("batch.held", reason="redis data lost", detail=lost)
+            return
+    if claim is None or claim.outcome == "untrusted":
+        log.warning("batch.held", reason="the epoch marker keeps changing")
+        return
     if claim.outcome == "claimed" and claim.unconfirmed:
         _claim_not_durable(ctx, campaign_id, batch_no, token, list(claim.phones), claim, attempt)
         return

@@ -5,7 +5,8 @@ in `after_worker_boot` and closed in `after_worker_shutdown`, once dramatiq has 
 threads (its `before_worker_shutdown` runs *before* that: closing there cut the requests still in
 flight, whose contacts then ended `unknown` though the provider may have created their calls).
 `before_worker_shutdown` only tells the actors the process is stopping, so that one waiting for
-its pacing slot hands its batch over instead of starting a request.
+its pacing slot hands its batch over instead of starting a request. `before_worker_boot` also sets
+how long an idle queue consumer waits between fetches (`DISPATCHER_CONSUMER_IDLE_MS`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,15 @@ class WorkerContext:
         """Why Redis must be taken to have lost its data (None: it has not, or is not checked)."""
         return None if self.trust is None else self.trust.verify()
 
+    def trusted_epoch(self) -> str | None:
+        """The epoch id a claim script checks the marker against: '' when this process does not
+        check it (no `trust`), None when the full check must run first (Redis did not answer at
+        start). The script's check is the one `RedisTrust.verify` makes (marker present, same id,
+        not flagged lost); when it fails, `redis_lost` judges why and records it."""
+        if self.trust is None:
+            return ""
+        return self.trust.epoch_id
+
     def send(self, actor_name: str, args: tuple[Any, ...], delay_s: float | None = None) -> None:
         """Enqueue a message for one of our actors (ids only)."""
         delay_ms = None if delay_s is None or delay_s <= 0 else int(delay_s * 1000)
@@ -89,6 +99,9 @@ class ProcessResources(Middleware):
         # dramatiq starts the worker threads before `after_worker_boot`: the first messages must
         # already find the broker (the context itself is built on first use).
         self._broker = broker
+        # Read by the consumers and worker threads dramatiq creates right after this hook.
+        if worker is not None and hasattr(worker, "worker_timeout"):
+            worker.worker_timeout = self.settings.consumer_idle_ms
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         self._broker = broker

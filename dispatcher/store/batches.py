@@ -17,7 +17,7 @@ __all__ = ["BatchStore", "Claim", "Sent"]
 class Claim:
     """What claiming a batch found: the phones to send now, or why there are none."""
 
-    outcome: str  # claimed | sending | held | empty | <the batch's status>
+    outcome: str  # claimed | sending | held | empty | untrusted | <the batch's status>
     phones: tuple[str, ...] = ()
     lease_until_ms: int = 0
     detail: str = ""
@@ -104,11 +104,15 @@ class BatchStore(StoreBase):
         token: str,
         *,
         daily_cap: int = 0,
+        epoch_id: str = "",
     ) -> Claim:
         """`pending → sending` for the batch and its open contacts, right before the dial.
 
         Re-checks the campaign's status, the DNC list and (with `daily_cap`) how often each number
-        was dialled today across all campaigns; a capped number waits for tomorrow (UTC).
+        was dialled today across all campaigns; a capped number waits for tomorrow (UTC). With
+        `epoch_id`, the epoch marker is checked in the same script: a marker gone, changed or
+        flagged lost answers `untrusted` and claims nothing (the caller judges why, see
+        `store.trust`).
         """
         ck = self.campaign_keys(campaign_id)
         now = now_ms()
@@ -126,8 +130,9 @@ class BatchStore(StoreBase):
             ck.batch_due,
             ck.leases,
             self.keys.events,
+            self.keys.epoch,
         ]
-        args: list[Any] = [now, lease_ms, token, batch_no, daily_cap, tomorrow_ms]
+        args: list[Any] = [now, lease_ms, token, batch_no, daily_cap, tomorrow_ms, epoch_id]
         reply, unconfirmed = self._durably("claim_batch", keys, args)
         out = [text(v) for v in reply]
         if out[0] == "claimed":
@@ -166,12 +171,14 @@ class BatchStore(StoreBase):
             ck.poll,
             ck.leases,
             ck.owed,
+            self.keys.active,
         ]
         planned = "" if planned_at_ms is None else planned_at_ms
-        args: list[Any] = [batch_no, api_call_id, due_ms, now_ms(), planned, token, *phones]
-        # A late success may reach a campaign that already left the active set: its call must
-        # still be polled (written first, so the confirmation below covers it too).
-        self.client.sadd(self.keys.active, campaign_id)
+        args: list[Any] = [
+            batch_no, api_call_id, due_ms, now_ms(), planned, token, campaign_id, *phones
+        ]  # fmt: skip
+        # The script also puts the campaign back in the active set: a late success may reach a
+        # campaign that already left it, and its call must still be polled.
         (moved, status, late), unconfirmed = self._durably("mark_sent", keys, args)
         return Sent(int(moved), text(status), bool(late), unconfirmed)
 
