@@ -98,6 +98,8 @@ class ChaosConfig:
     batch_stale_after_s: float = 60.0
     #: The sandbox's latency per request (keeps creates in flight when a worker is killed).
     latency_ms: float = 0.0
+    #: `DISPATCHER_ARCHIVE_AFTER_S` of the workers; None: the default (an hour: never in a run).
+    archive_after_s: float | None = None
 
 
 @dataclass
@@ -114,6 +116,8 @@ class ChaosReport:
     kills_while_paused: int = 0
     messages_dropped: int = 0
     cancelled_campaign: dict[str, int] = field(default_factory=dict)
+    #: Campaigns whose contacts were archived (`dispatcher.store.archive`) when they were checked.
+    archived: int = 0
     #: Seconds from the last injected fault (kill, restart, drop, pause) to the campaign's end.
     settle_s: float = 0.0
     states: dict[str, int] = field(default_factory=dict)
@@ -316,6 +320,11 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
             poll_lease_s=5.0,
             watchdog_interval_s=1.0,
             batch_stale_after_s=config.batch_stale_after_s,
+            **(
+                {}
+                if config.archive_after_s is None
+                else {"archive_after_s": config.archive_after_s}
+            ),
             # The faults are the point here: the error-burst guards would pause the campaign.
             autopause_ambiguous=0,
             autopause_retry_safe=0,
@@ -376,7 +385,9 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
             report.settle_s = max(time.monotonic() - killer.last_fault, 0.0)
             _check(stack, store, cid, report)
             if other is not None:
-                report.cancelled_campaign = _check_other(stack, store, other, report)
+                report.cancelled_campaign = _check_other(
+                    store, other, config.cancelled_contacts, report
+                )
         finally:
             if killer is not None:
                 killer.stop.set()
@@ -385,13 +396,15 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
 
 
 def _check_other(
-    stack: Stack, store: StateStore, campaign_id: str, report: ChaosReport
+    store: StateStore, campaign_id: str, contacts: int, report: ChaosReport
 ) -> dict[str, int]:
-    """The cancelled campaign: terminal, counters right; its states (folded into the report's
-    invariants)."""
+    """The cancelled campaign: every contact there and terminal, counters right; its states
+    (folded into the report's invariants)."""
+    report.archived += "archived_at" in store.meta(campaign_id)
     records = list(store.iter_contacts(campaign_id))
     states: Counter[str] = Counter(r.state for r in records)
     report.not_terminal += sum(n for s, n in states.items() if s not in TERMINAL_STATES)
+    report.not_terminal += contacts - len(records)
     counters = {k: v for k, v in store.counts(campaign_id).items() if v}
     report.counter_mismatch += sum(
         abs(counters.get(s, 0) - states.get(s, 0)) for s in set(states) | set(counters)
@@ -400,6 +413,7 @@ def _check_other(
 
 
 def _check(stack: Stack, store: StateStore, campaign_id: str, report: ChaosReport) -> None:
+    report.archived += "archived_at" in store.meta(campaign_id)
     records = list(store.iter_contacts(campaign_id))
     states: Counter[str] = Counter(r.state for r in records)
     report.states = dict(states)
@@ -444,6 +458,9 @@ def self_healing(config: ChaosConfig) -> ChaosConfig:
     config.cancelled_contacts = max(config.contacts // 10, 50)
     config.batch_stale_after_s = 3.0
     config.restart_redis_at = 0.3
+    # Every optimisation on: a campaign is archived as soon as it has ended and nothing is left to
+    # poll or retry (the cancelled one while the other still runs), and read back from its archive.
+    config.archive_after_s = 0.0
     return config
 
 
@@ -471,6 +488,7 @@ def print_report(report: ChaosReport, config: ChaosConfig) -> None:
         kills_while_paused=report.kills_while_paused,
         messages_dropped=report.messages_dropped,
         cancelled_campaign=report.cancelled_campaign,
+        archived=report.archived,
         settle_s=report.settle_s,
         states=report.states,
         unknown=report.unknown,
