@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -383,6 +384,11 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
             killer.join()
             report.elapsed_s = time.monotonic() - started
             report.settle_s = max(time.monotonic() - killer.last_fault, 0.0)
+            if report.finished and config.archive_after_s is not None:
+                # Checked from the archive: the reconciler archives an ended campaign once its
+                # last calls are polled (a sweep a second here); bounded, then checked either way.
+                ended = [c for c in (cid, other) if c is not None]
+                _wait_for(lambda: all("archived_at" in store.meta(c) for c in ended), 30.0)
             _check(stack, store, cid, report)
             if other is not None:
                 report.cancelled_campaign = _check_other(
@@ -393,6 +399,15 @@ def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosReport:
                 killer.stop.set()
             workers.stop_all()
     return report
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _check_other(

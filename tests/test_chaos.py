@@ -81,4 +81,6 @@ def test_every_contact_ends_terminal_whatever_is_lost(tmp_path: Path) -> None:
     cancelled = report.cancelled_campaign
     assert cancelled.get("cancelled", 0) > 0, cancelled
     assert set(cancelled) <= set(TERMINAL_STATES), cancelled
+    # Both campaigns were archived once they ended, and the invariants are checked from there.
+    assert report.archived == 2
     assert_invariants(report)
