@@ -25,11 +25,6 @@ from dispatcher.store.activity import (
 SPEC = {"name": "t", "call": {"dutyPhone": 1, "record": {"text": "Hi"}}}
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def sent_campaign(store: StateStore, phones: list[str], **spec: Any) -> None:
     """Campaign `c` with one batch of `phones` created at the provider as api call 9."""
     store.create_campaign("c", "t", parse_spec({**SPEC, **spec}).to_json())

@@ -29,11 +29,6 @@ def _rows(phones: list[str]) -> list[tuple[str, str, str, str]]:
     return [(phone, "", "", "") for phone in phones]
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def _draft(store: StateStore, campaign_id: str) -> None:
     store.create_campaign(campaign_id, "t", "{}", draft_deadline_ms=None)
 

@@ -10,16 +10,10 @@ from typing import Any
 import pytest
 
 from dispatcher.lifecycle import CampaignStatus
-from dispatcher.settings import Settings
 from dispatcher.store import StateStore, now_ms
 
 PHONE = "15550000001"
 OTHER = "15550000002"
-
-
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
 
 
 def _campaign(store: StateStore, raw: str) -> str:

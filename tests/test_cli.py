@@ -36,11 +36,6 @@ def run(settings: Settings) -> Any:
     return invoke
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def write(tmp_path: Path, name: str, content: str | dict[str, Any]) -> str:
     path = tmp_path / name
     path.write_text(content if isinstance(content, str) else json.dumps(content))

@@ -28,11 +28,6 @@ from tests.fixtures.workers import WorkerPool, worker_env
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def cli_json(settings: Settings, *args: str) -> dict[str, Any]:
     done = run_cli(settings, *args, "--json")
     assert done.returncode == 0, (args, done.stdout, done.stderr)

@@ -32,11 +32,6 @@ from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def enqueuer(settings: Settings, store: StateStore) -> Any:
     return make_enqueue(settings, store.client)
 

@@ -31,11 +31,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
-@pytest.fixture
 def controls(settings: Settings, store: StateStore) -> Controls:
     return Controls(store, make_enqueue(settings, store.client))
 

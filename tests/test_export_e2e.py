@@ -48,11 +48,6 @@ OUTCOME_COLUMNS = {
 }
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def provider_calls(sandbox: Any, call_ids: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """(api call id, phone) -> the sandbox's details of that phone's call."""
     details = provider_details(sandbox.url, call_ids)

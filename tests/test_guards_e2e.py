@@ -26,11 +26,6 @@ from tests.fixtures.workers import WorkerPool, worker_env
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def paused(store: StateStore, campaign_id: str) -> bool:
     return store.status(campaign_id) is CampaignStatus.PAUSED
 

@@ -41,11 +41,6 @@ WORKER_METRICS = {
 }
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def samples(text: str) -> dict[str, list[dict[str, str]]]:
     """sample name -> the label sets it was exposed with."""
     found: dict[str, list[dict[str, str]]] = {}

@@ -32,11 +32,6 @@ pytestmark = pytest.mark.slow
 JITTER_S = START_LATENESS_S
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def create_starts(logs: str, campaign_id: str) -> list[tuple[float, int]]:
     """(start, phones) of every create request the campaign made, in order."""
     starts = [

@@ -25,11 +25,6 @@ __all__ = ["SPEC", "assert_consistent", "finished", "phones", "submit"]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def test_a_5000_contact_campaign_completes_across_two_workers_within_the_pace(
     settings: Settings, store: StateStore, sandbox: Any, worker_pool: WorkerPool
 ) -> None:

@@ -15,11 +15,6 @@ from tests.fixtures.workers import WorkerPool, wait_for, worker_env
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def test_a_lost_poll_is_re_armed_and_the_calls_in_flight_are_reconciled(
     settings: Settings, store: StateStore, sandbox: Any, worker_pool: WorkerPool
 ) -> None:

@@ -33,11 +33,6 @@ class Outbox:
         self.messages.append((actor, args, delay_ms))
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def _phones(n: int, start: int = 0) -> list[str]:
     return [f"+1 202 555 {1000 + i:04d}" for i in range(start, start + n)]
 

@@ -19,11 +19,6 @@ from tests.test_pipeline_e2e import assert_consistent, finished, submit
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def creates(sandbox: Any) -> int:
     return sum(sandbox.stats()["creates_per_phone"].values())
 

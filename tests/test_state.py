@@ -6,13 +6,7 @@ import pytest
 
 from dispatcher.errors import CampaignNotFound
 from dispatcher.lifecycle import CampaignStatus
-from dispatcher.settings import Settings
 from dispatcher.store import TERMINAL_STATES, StateStore, now_ms
-
-
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
 
 
 def _campaign(store: StateStore, phones: list[str], batch_size: int = 2) -> str:

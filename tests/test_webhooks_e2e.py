@@ -32,11 +32,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
-@pytest.fixture
 def receiver(settings: Settings, store: StateStore) -> Iterator[Receiver]:
     with Receiver(settings, store) as running:
         yield running

@@ -24,11 +24,6 @@ class Recorder:
         self.sent.append((actor, args))
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def phones(n: int, start: int = 0) -> list[str]:
     return [f"1201555{i:04d}" for i in range(start, start + n)]
 

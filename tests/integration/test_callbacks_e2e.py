@@ -24,11 +24,6 @@ from tests.integration.foreign import start_foreign
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def test_a_receiver_that_fails_at_first_gets_every_result_once_signed_and_in_order(
     settings: Settings, store: StateStore, sandbox: Any, worker_pool: WorkerPool, tmp_path: Path
 ) -> None:

@@ -22,11 +22,6 @@ def phones(n: int) -> list[str]:
     return [f"1201555{i:04d}" for i in range(n)]
 
 
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
-
-
 def test_a_foreign_service_submits_two_parts_one_twice_and_reads_every_outcome(
     settings: Settings, store: StateStore, sandbox: Any, worker_pool: WorkerPool, tmp_path: Path
 ) -> None:

@@ -7,16 +7,8 @@ import time
 from collections import Counter
 from typing import Any
 
-import pytest
-
 from dispatcher.lifecycle import CampaignStatus
-from dispatcher.settings import Settings
 from dispatcher.store import CallView, StateStore, StreamEntry
-
-
-@pytest.fixture
-def store(settings: Settings, redis_client: Any) -> StateStore:
-    return StateStore(redis_client, settings.key_prefix)
 
 
 def outcomes(entries: list[StreamEntry]) -> list[dict[str, Any]]:
