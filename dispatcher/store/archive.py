@@ -95,15 +95,9 @@ class ArchiveStore(StoreBase):
         """Campaigns created before `cutoff_ms`, ended and not archived, oldest first (what the
         index may lack: campaigns that ended before it existed); one pipeline per 500."""
         found: list[str] = []
-        offset = 0
-        while len(found) < limit and offset < examine_max:
-            raw: Any = self.client.zrangebyscore(
-                self.keys.campaigns, "-inf", cutoff_ms, offset, 500
-            )
-            if not raw:
+        for ids in self._created_before(cutoff_ms, examine_max):
+            if len(found) >= limit:
                 break
-            offset += len(raw)
-            ids = [text(v) for v in raw]
             pipe = self.client.pipeline(transaction=False)
             for campaign_id in ids:
                 pipe.hmget(self.campaign_keys(campaign_id).meta, *_META_FIELDS)
@@ -113,7 +107,7 @@ class ArchiveStore(StoreBase):
                 if ended is not None and ended <= cutoff_ms and "archived_at" not in meta:
                     found.append(campaign_id)
                     if len(found) == limit:
-                        break
+                        return found
         return found
 
     @translate

@@ -4,7 +4,7 @@ and the clock."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import redis
@@ -108,6 +108,21 @@ class StoreBase:
 
     def campaign_keys(self, campaign_id: str) -> CampaignKeys:
         return self.keys.campaign(campaign_id)
+
+    def _created_before(
+        self, cutoff_ms: int, examine_max: int, page: int = 500
+    ) -> Iterator[list[str]]:
+        """Ids of campaigns created before `cutoff_ms`, oldest first, a page at a time; at most
+        `examine_max` of them (what retention and archiving look through)."""
+        offset = 0
+        while offset < examine_max:
+            raw: Any = self.client.zrangebyscore(
+                self.keys.campaigns, "-inf", cutoff_ms, offset, min(page, examine_max - offset)
+            )
+            if not raw:
+                return
+            offset += len(raw)
+            yield [text(v) for v in raw]
 
     def _script(self, name: str) -> Script:
         """Script `name` registered on this client (EVALSHA; loaded on first use)."""

@@ -52,16 +52,9 @@ class RetentionStore(StoreBase):
         """Up to `limit` campaigns that ended before `cutoff_ms` and can be removed, oldest
         first; at most `examine_max` old campaigns are looked at (one pipeline per 500)."""
         found: list[Ended] = []
-        offset = 0
-        while len(found) < limit and offset < examine_max:
-            page = min(500, examine_max - offset)
-            raw: list[Any] = list(
-                self.client.zrangebyscore(self.keys.campaigns, "-inf", cutoff_ms, offset, page)
-            )
-            if not raw:
+        for ids in self._created_before(cutoff_ms, examine_max):
+            if len(found) >= limit:
                 break
-            offset += len(raw)
-            ids = [text(v) for v in raw]
             pipe = self.client.pipeline(transaction=False)
             for campaign_id in ids:
                 ck = self.campaign_keys(campaign_id)
@@ -89,7 +82,7 @@ class RetentionStore(StoreBase):
                     )
                 )
                 if len(found) == limit:
-                    break
+                    return found
         return found
 
     @translate
