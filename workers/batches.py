@@ -94,6 +94,16 @@ def _again(
     )
 
 
+def _held_for_lost_data(ctx: WorkerContext) -> bool:
+    """Whether Redis lost its data under this process (the DNC list with it), logged: then
+    nobody is dialled until an operator accepts the loss; the batch stays pending and the
+    reconciler sends it again then."""
+    lost = ctx.redis_lost()
+    if lost is not None:
+        log.warning("batch.held", reason="redis data lost", detail=lost)
+    return lost is not None
+
+
 def _send_batch(
     ctx: WorkerContext, campaign_id: str, batch_no: int, attempt: int, token: str
 ) -> None:
@@ -175,12 +185,7 @@ def _send_batch(
     # claim tried again; a loss is recorded and logged).
     for _ in range(2):
         epoch_id = ctx.trusted_epoch()
-        lost = ctx.redis_lost() if epoch_id is None else None
-        if lost is not None:
-            # Redis lost its data under this process (the DNC list with it): dial nobody until
-            # an operator accepts the loss. The batch stays pending; the reconciler sends it again
-            # then.
-            log.warning("batch.held", reason="redis data lost", detail=lost)
+        if epoch_id is None and _held_for_lost_data(ctx):
             return
         try:
             claim = store.claim_batch(
@@ -200,9 +205,7 @@ def _send_batch(
             raise
         if claim.outcome != "untrusted":
             break
-        lost = ctx.redis_lost()
-        if lost is not None:
-            log.warning("batch.held", reason="redis data lost", detail=lost)
+        if _held_for_lost_data(ctx):
             return
     if claim is None or claim.outcome == "untrusted":
         log.warning("batch.held", reason="the epoch marker keeps changing")
